@@ -1,0 +1,68 @@
+"""The paper's convRNN: TimeDistributed(backbone) -> per-frame pooling -> GRU -> dense -> logits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+from models.backbones import build_backbone
+from models.layers import Classifier
+
+TIME_DISTRIBUTED_NAME = "time_distributed"
+HEAD_NAME = "head"
+CLASSIFIER_NAME = "classifier"
+DEFAULT_CLASSES = ("normal", "fight", "shooting")
+
+
+def build_head(activation_shape: Sequence[int], classes: Sequence[str], normal_class: str,
+               sample_fps: float, gru_units: int, dense_units: Sequence[int],
+               dropout: float) -> keras.Model:
+    """Everything after the backbone, as its own model: the part that runs once per window.
+
+    The GRU is unrolled: tf2onnx cannot freeze the gradient of a while loop.
+    """
+    activations = keras.Input(tuple(activation_shape), name="activations")
+    x = layers.TimeDistributed(layers.GlobalAveragePooling2D(), name="frame_pool")(activations)
+    x = layers.GRU(gru_units, unroll=True, name="gru")(x)
+    for i, units in enumerate(dense_units, start=1):
+        x = layers.Dense(units, activation="relu", name=f"dense{i}")(x)
+        x = layers.Dropout(dropout, name=f"dropout{i}")(x)
+    logits = Classifier(list(classes), normal_class, sample_fps, name=CLASSIFIER_NAME)(x)
+    return keras.Model(activations, logits, name=HEAD_NAME)
+
+
+def build_convrnn(backbone: str = "compact", frames: int = 16, input_size: tuple[int, int] = (128, 128),
+                  classes: Sequence[str] = DEFAULT_CLASSES, normal_class: str = "normal",
+                  sample_fps: float = 5.0, gru_units: int = 64, dense_units: Sequence[int] = (64,),
+                  dropout: float = 0.3, weights: str | None = None) -> keras.Model:
+    """uint8 BGR windows [B, T, H, W, 3] -> class logits [B, C].
+
+    weights: the backbone's weights — None, "imagenet" (downloaded by Keras) or a file path.
+    """
+    if frames < 1:
+        raise ValueError(f"frames: expected >= 1, got {frames}")
+    if len(classes) < 2 or len(set(classes)) != len(classes):
+        raise ValueError(f"classes: expected at least two distinct names, got {list(classes)}")
+    window = keras.Input((frames, *input_size, 3), dtype="uint8", name="frames")
+    net = build_backbone(backbone, input_size, weights)
+    activations = layers.TimeDistributed(net, name=TIME_DISTRIBUTED_NAME)(window)
+    head = build_head(activations.shape[1:], classes, normal_class, sample_fps,
+                      gru_units, dense_units, dropout)
+    return keras.Model(window, head(activations), name=f"convrnn_{backbone}")
+
+
+def split_convrnn(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """(backbone, head) of a model made by build_convrnn, e.g. one loaded from model.keras."""
+    try:
+        backbone = model.get_layer(TIME_DISTRIBUTED_NAME).layer
+        head = model.get_layer(HEAD_NAME)
+    except ValueError as err:
+        raise ValueError(f"model {model.name!r} is not a Vigil convRNN: {err}") from None
+    return backbone, head
+
+
+def classifier_of(model: keras.Model) -> Classifier:
+    """The Classifier layer, which carries class names, the normal class and the sampling fps."""
+    return split_convrnn(model)[1].get_layer(CLASSIFIER_NAME)

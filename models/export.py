@@ -1,0 +1,203 @@
+"""Export a Keras convRNN to a Vigil bundle: full graph with Grad-CAM, backbone and head, manifest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+import keras
+import numpy as np
+import onnx
+import tensorflow as tf
+import tf2onnx
+
+from models import onnx_grad_ops  # noqa: F401  (registers the gradient-op handlers)
+from models.convrnn import classifier_of, split_convrnn
+from models.gradcam import explain_head
+from streamer import bundle as fmt
+
+logger = logging.getLogger(__name__)
+
+OPSET = 17
+VERIFY_TOLERANCE = 1e-4
+VERSIONED_PACKAGES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime-gpu", "numpy")
+
+
+class ExportError(Exception):
+    """Export failed; the message says at which step and why."""
+
+
+def _frames_spec(batch: int | None, size) -> tf.TensorSpec:
+    return tf.TensorSpec([batch, *size, 3], tf.uint8, name=fmt.FRAMES_INPUT)
+
+
+def _target_spec() -> tf.TensorSpec:
+    return tf.TensorSpec([1], tf.int32, name=fmt.TARGET_INPUT)
+
+
+def graph_functions(model: keras.Model) -> dict[str, tuple]:
+    """file name -> (tf.function, input signature) for the three exported graphs.
+
+    Shapes are static except the backbone's batch: a dynamic batch leaves BroadcastGradientArgs
+    in the gradient graph, which tf2onnx cannot convert. Keras 3's TimeDistributed runs the
+    backbone frame by frame; folding T into the batch gives ONNX Runtime one big convolution.
+    """
+    backbone, head = split_convrnn(model)
+    t, h, w = model.input.shape[1:4]
+
+    def backbone_fn(frames):
+        return {fmt.ACTIVATIONS: backbone(frames, training=False)}
+
+    def head_fn(activations, target_class):
+        return explain_head(head, activations, target_class)
+
+    def full_fn(frames, target_class):
+        activations = backbone(tf.reshape(frames, [t, h, w, 3]), training=False)
+        activations = tf.reshape(activations, [1, t, *activations.shape[1:]])
+        return {**explain_head(head, activations, target_class), fmt.ACTIVATIONS: activations}
+
+    activation_shape = backbone.output.shape[1:]
+    return {
+        fmt.BACKBONE_FILE: (backbone_fn, [_frames_spec(None, (h, w))]),
+        fmt.HEAD_FILE: (head_fn, [tf.TensorSpec([1, t, *activation_shape], tf.float32,
+                                                name=fmt.ACTIVATIONS), _target_spec()]),
+        fmt.FULL_FILE: (full_fn, [tf.TensorSpec([1, t, h, w, 3], tf.uint8, name=fmt.FRAMES_INPUT),
+                                  _target_spec()]),
+    }
+
+
+def make_target_optional(proto: onnx.ModelProto) -> None:
+    """Give target_class a default (-1: top class) so callers may leave it out.
+
+    An ONNX graph input that also has an initializer is optional: ONNX Runtime uses the
+    initializer unless the caller feeds the input.
+    """
+    names = [i.name for i in proto.graph.input]
+    if fmt.TARGET_INPUT in names:
+        default = onnx.numpy_helper.from_array(np.array([fmt.TOP_CLASS], np.int32), fmt.TARGET_INPUT)
+        proto.graph.initializer.append(default)
+
+
+def convert(fn, signature: list, opset: int = OPSET) -> onnx.ModelProto:
+    proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=signature, opset=opset)
+    make_target_optional(proto)
+    return proto
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def build_manifest(model: keras.Model, out: Path, opset: int, metrics: dict | None) -> dict:
+    backbone, _ = split_convrnn(model)
+    classifier = classifier_of(model)
+    return {
+        "format": fmt.FORMAT, "format_version": fmt.FORMAT_VERSION,
+        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "backbone": backbone.layers[-1].name, "model": model.name,
+        "classes": classifier.class_names, "normal_class": classifier.normal_class,
+        "sample_fps": classifier.sample_fps, "frames": int(model.input.shape[1]),
+        "input_size": [int(d) for d in model.input.shape[2:4]],
+        "activation_shape": [int(d) for d in backbone.output.shape[1:]],
+        "opset": opset, "versions": _versions(),
+        "files": {name: fmt.sha256_file(out / name) for name in fmt.BUNDLE_FILES},
+        "metrics": metrics,
+    }
+
+
+def reference_explanation(model: keras.Model, frames: np.ndarray, target: int | None) -> dict:
+    """Keras + GradientTape on the model as built (TimeDistributed, no folding): the ground truth."""
+    td_layer = model.get_layer("time_distributed")
+    _, head = split_convrnn(model)
+    activations = td_layer(tf.constant(frames[None]), training=False)
+    target_t = tf.constant([fmt.TOP_CLASS if target is None else target], tf.int32)
+    result = {k: v.numpy() for k, v in explain_head(head, activations, target_t).items()}
+    result[fmt.ACTIVATIONS] = activations.numpy()
+    return result
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    """max |actual - expected| relative to the scale of expected (its max magnitude)."""
+    scale = max(float(np.abs(expected).max()), 1e-12)
+    return float(np.abs(actual.astype(np.float64) - expected).max() / scale)
+
+
+def compare(explanation: fmt.Explanation, reference: dict) -> dict[str, float]:
+    errors = {}
+    for name in ("logits", "probs", "weights", "gradients", "cam", fmt.ACTIVATIONS):
+        actual = getattr(explanation, name)
+        if actual is not None:
+            errors[name] = relative_error(actual, reference[name][0])
+    errors["cam_class_matches"] = float(explanation.cam_class == int(reference["cam_class"][0]))
+    return errors
+
+
+def verify_bundle(model: keras.Model, out: Path, seed: int = 0) -> dict:
+    """Run the written bundle on ONNX Runtime (full and split) against Keras + GradientTape."""
+    bundle = fmt.open_bundle(out, providers=("cpu",), warm_up=False)
+    m = bundle.manifest
+    frames = np.random.default_rng(seed).integers(0, 256, (m.frames, *m.input_size, 3), dtype=np.uint8)
+    reference = reference_explanation(model, frames, None)
+    full = bundle.full(frames)
+    split = bundle.head(bundle.backbone(frames))
+    report = {"seed": seed, "full_vs_keras": compare(full, reference),
+              "split_vs_keras": compare(split, reference)}
+    worst = max(v for k in ("full_vs_keras", "split_vs_keras")
+                for n, v in report[k].items() if n != "cam_class_matches")
+    matches = all(report[k]["cam_class_matches"] == 1.0 for k in ("full_vs_keras", "split_vs_keras"))
+    report["max_relative_error"] = worst
+    report["passed"] = bool(worst <= VERIFY_TOLERANCE and matches)
+    return report
+
+
+def export_bundle(model: keras.Model | str | Path, out: str | Path, *, opset: int = OPSET,
+                  metrics: dict | None = None, verify: bool = True) -> Path:
+    """Write a bundle directory; with verify, refuse (ExportError) one whose numbers disagree."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(model, (str, Path)):
+        source = Path(model)
+        model = load_model(source)
+        if source.resolve() != (out / fmt.KERAS_FILE).resolve():
+            shutil.copyfile(source, out / fmt.KERAS_FILE)
+    else:
+        model.save(out / fmt.KERAS_FILE)
+    split_convrnn(model)  # fail early, with a clear message, on a model that is not a convRNN
+    for name, (fn, signature) in graph_functions(model).items():
+        logger.info("converting %s", name)
+        try:
+            proto = convert(fn, signature, opset)
+        except Exception as err:
+            raise ExportError(f"{name}: tf2onnx conversion failed: {err}") from err
+        onnx.save(proto, out / name)
+    manifest = build_manifest(model, out, opset, metrics)
+    (out / fmt.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    if verify:
+        report = verify_bundle(model, out)
+        manifest["verification"] = report
+        (out / fmt.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        if not report["passed"]:
+            raise ExportError(f"{out}: ONNX disagrees with Keras (max relative error "
+                              f"{report['max_relative_error']:.2e} > {VERIFY_TOLERANCE:.0e}): {report}")
+    return out
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a Vigil model.keras with Keras' safe mode on (our layers are registered, no Lambda)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"{path}: no such model file")
+    try:
+        return keras.models.load_model(path)
+    except Exception as err:
+        raise ExportError(f"{path}: cannot load as a Keras model ({str(err).splitlines()[0]})") from None

@@ -1,0 +1,90 @@
+"""Serializable Keras layers the convRNN needs beyond Keras' own (no Lambda: it is unsafe to load)."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+# Keras' ImageNet "caffe" preprocessing subtracts this per-channel mean from BGR pixels.
+IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+PREPROCESS_MODES = ("caffe", "tf", "unit")
+
+
+@keras.saving.register_keras_serializable(package="vigil")
+class FramePreprocess(keras.layers.Layer):
+    """uint8 BGR frames (what OpenCV gives) -> the float input a backbone expects.
+
+    Living inside the graph, it makes the trainer, the exported ONNX and the runtime agree by
+    construction: the runtime only resizes and feeds uint8.
+    modes: "caffe" (BGR minus ImageNet mean: VGG), "tf" (RGB scaled to [-1, 1]: MobileNet),
+    "unit" (BGR scaled to [0, 1]: Vigil's own compact backbone).
+    """
+
+    def __init__(self, mode: str, **kwargs):
+        super().__init__(**kwargs)
+        if mode not in PREPROCESS_MODES:
+            raise ValueError(f"FramePreprocess mode: expected one of {PREPROCESS_MODES}, got {mode!r}")
+        self.mode = mode
+
+    def call(self, frames):
+        x = ops.cast(frames, "float32")
+        if self.mode == "caffe":
+            return x - ops.convert_to_tensor(IMAGENET_BGR_MEAN, dtype="float32")
+        if self.mode == "tf":
+            return ops.flip(x, axis=-1) / 127.5 - 1.0
+        return x / 255.0
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="vigil")
+class ReflectPad2D(keras.layers.Layer):
+    """Reflect padding: zero padding makes borders look like edges and pulls CAM peaks onto them."""
+
+    def __init__(self, pad: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = int(pad)
+
+    def call(self, x):
+        p = self.pad
+        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        grow = lambda n: None if n is None else n + 2 * self.pad  # noqa: E731
+        return (b, grow(h), grow(w), c)
+
+    def get_config(self):
+        return {**super().get_config(), "pad": self.pad}
+
+
+@keras.saving.register_keras_serializable(package="vigil")
+class Classifier(keras.layers.Dense):
+    """The final dense layer, carrying what the bundle's manifest needs to know about the classes.
+
+    Keeping class names, the "normal" class and the sampling rate in the model itself means
+    `vigil export MODEL.keras` needs no side file that could drift from the weights.
+    """
+
+    def __init__(self, class_names, normal_class: str, sample_fps: float, **kwargs):
+        kwargs.setdefault("units", len(class_names))
+        super().__init__(**kwargs)
+        class_names = [str(c) for c in class_names]
+        if self.units != len(class_names):
+            raise ValueError(f"Classifier: expected {len(class_names)} units for classes "
+                             f"{class_names}, got {self.units}")
+        if normal_class not in class_names:
+            raise ValueError(f"Classifier normal_class: expected one of {class_names}, got {normal_class!r}")
+        if not sample_fps > 0:
+            raise ValueError(f"Classifier sample_fps: expected > 0, got {sample_fps}")
+        self.class_names = class_names
+        self.normal_class = normal_class
+        self.sample_fps = float(sample_fps)
+
+    def get_config(self):
+        return {**super().get_config(), "class_names": self.class_names,
+                "normal_class": self.normal_class, "sample_fps": self.sample_fps}

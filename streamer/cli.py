@@ -1,0 +1,155 @@
+"""The `vigil` command: one entry point, one small function per subcommand.
+
+Subcommands that need TensorFlow (export) import the `models` package inside their function, so
+`vigil --help`, `vigil check-config` and the runtime never load it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from streamer import __version__
+
+logger = logging.getLogger("vigil")
+
+DEFAULT_CONFIG = "config.toml"
+
+
+def cmd_check_config(args) -> int:
+    from streamer.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.path)
+    except ConfigError as err:
+        print(f"vigil: config error: {err}", file=sys.stderr)
+        return 1
+    print(f"{args.path}: OK ({len(config.cameras)} camera(s), bundle {config.model.bundle})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from models.export import ExportError, export_bundle
+
+    if args.new:
+        from models.convrnn import build_convrnn
+
+        model = build_convrnn(args.new, frames=args.frames, input_size=(args.size, args.size),
+                              weights=args.weights)
+    elif args.model:
+        model = args.model
+    else:
+        print("vigil export: give MODEL.keras or --new BACKBONE", file=sys.stderr)
+        return 2
+    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+    try:
+        out = export_bundle(model, args.out, opset=args.opset, metrics=metrics)
+    except ExportError as err:
+        print(f"vigil export: {err}", file=sys.stderr)
+        return 1
+    report = json.loads((out / "manifest.json").read_text())["verification"]
+    print(f"{out}: bundle written; ONNX vs Keras max relative error {report['max_relative_error']:.1e}")
+    return 0
+
+
+def read_window(video: str, frames: int, size: tuple[int, int], fps: float) -> np.ndarray:
+    """T frames of a video, sampled at the model's fps and resized to its input: uint8 BGR."""
+    import cv2
+
+    capture = cv2.VideoCapture(video)
+    try:
+        if not capture.isOpened():
+            raise ValueError(f"{video}: cannot open video")
+        native = capture.get(cv2.CAP_PROP_FPS) or fps
+        step = max(1.0, native / fps)
+        window, index, next_take = [], 0, 0.0
+        while len(window) < frames:
+            ok, frame = capture.read()
+            if not ok:
+                raise ValueError(f"{video}: {len(window)} frames at {fps} fps, a window needs {frames}")
+            if index >= next_take:
+                window.append(cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA))
+                next_take += step
+            index += 1
+    finally:
+        capture.release()
+    return np.stack(window)
+
+
+def cmd_inspect(args) -> int:
+    """Open a bundle with the runtime alone and explain one window: proves the bundle end to end."""
+    from streamer.bundle import BundleError, open_bundle
+
+    try:
+        bundle = open_bundle(args.bundle, providers=tuple(args.providers.split(",")))
+    except (BundleError, ValueError) as err:
+        print(f"vigil inspect: {err}", file=sys.stderr)
+        return 1
+    m = bundle.manifest
+    if args.video:
+        try:
+            window = read_window(args.video, m.frames, m.input_size, m.sample_fps)
+        except ValueError as err:
+            print(f"vigil inspect: {err}", file=sys.stderr)
+            return 1
+    else:
+        window = np.random.default_rng(0).integers(0, 256, (m.frames, *m.input_size, 3), dtype=np.uint8)
+    split = bundle.head(bundle.backbone(window))
+    full = bundle.full(window)
+    peaks = [np.unravel_index(int(np.argmax(c)), c.shape) for c in split.cam]
+    summary = {
+        "bundle": str(args.bundle), "provider": bundle.provider, "backbone": m.backbone,
+        "frames": m.frames, "input_size": list(m.input_size), "cam_size": list(m.activation_shape[:2]),
+        "probs": {c: round(float(p), 4) for c, p in zip(m.classes, split.probs)},
+        "explained_class": m.classes[split.cam_class],
+        "cam_peak_per_frame": [[int(y), int(x)] for y, x in peaks],
+        "split_vs_full_max_abs_diff": float(np.abs(split.cam - full.cam).max()),
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vigil", description="Explainable real-time anomaly monitor for CCTV.")
+    parser.add_argument("--version", action="version", version=f"vigil {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("check-config", help="validate a config file (exit 0 or 1)")
+    p.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("export", help="export a Keras convRNN to a bundle (needs the 'train' extra)")
+    p.add_argument("model", nargs="?", help="MODEL.keras")
+    p.add_argument("--out", required=True, help="bundle directory to write")
+    p.add_argument("--new", metavar="BACKBONE", help="build a fresh untrained model with this "
+                   "backbone (vgg19, mobilenetv2, compact) instead of loading one")
+    p.add_argument("--frames", type=int, default=16, help="T for --new")
+    p.add_argument("--size", type=int, default=128, help="input size in pixels for --new")
+    p.add_argument("--weights", default=None, help="backbone weights for --new: imagenet or a file")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--metrics", help="JSON file of training metrics to put in the manifest")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("inspect", help="open a bundle with the runtime and explain one window")
+    p.add_argument("bundle")
+    p.add_argument("--video", help="take the window from this video (else random frames)")
+    p.add_argument("--providers", default="tensorrt,cuda,cpu")
+    p.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

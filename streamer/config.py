@@ -1,0 +1,226 @@
+"""config.toml -> frozen dataclasses, with one-line errors naming the key, the expectation and the value."""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from pathlib import Path
+
+from streamer.redact import redact_url
+
+CAMERA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ConfigError(Exception):
+    """A config that cannot be used: 'key.path: expected X, got Y'."""
+
+
+def _range(lo: float | None = None, hi: float | None = None) -> dict:
+    return {"range": (lo, hi)}
+
+
+def _choices(*values: str) -> dict:
+    return {"choices": values}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    bundle: str = "models/demo"
+    providers: tuple[str, ...] = field(default=("tensorrt", "cuda", "cpu"),
+                                       metadata=_choices("tensorrt", "cuda", "cpu"))
+    threads: int = field(default=0, metadata=_range(0, 256))
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    stride: int = field(default=4, metadata=_range(1, 1024))
+    backbone_batch: int = field(default=8, metadata=_range(1, 256))
+
+
+@dataclass(frozen=True)
+class CaptureConfig:
+    ring_size: int = field(default=64, metadata=_range(2, 100_000))
+    rtsp_transport: str = field(default="tcp", metadata=_choices("tcp", "udp"))
+    open_timeout_s: float = field(default=5.0, metadata=_range(0.1, 600))
+    read_timeout_s: float = field(default=2.0, metadata=_range(0.1, 600))
+    stall_timeout_s: float = field(default=5.0, metadata=_range(0.1, 3600))
+    reconnect_min_s: float = field(default=0.5, metadata=_range(0.01, 3600))
+    reconnect_max_s: float = field(default=30.0, metadata=_range(0.01, 86_400))
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    name: str
+    source: str
+    enabled: bool = True
+    loop: bool = False
+    realtime: bool = True
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    directory: str = "alerts"
+    threshold: float = field(default=0.7, metadata=_range(0.0, 1.0))
+    class_thresholds: dict[str, float] = field(default_factory=dict, metadata=_range(0.0, 1.0))
+    k: int = field(default=2, metadata=_range(1, 1000))
+    n: int = field(default=3, metadata=_range(1, 1000))
+    cooldown_s: float = field(default=30.0, metadata=_range(0, 86_400))
+    max_log_bytes: int = field(default=10_000_000, metadata=_range(1024, None))
+    log_backups: int = field(default=5, metadata=_range(0, 1000))
+    pre_roll_s: float = field(default=3.0, metadata=_range(0, 120))
+    post_roll_s: float = field(default=3.0, metadata=_range(0, 120))
+
+
+@dataclass(frozen=True)
+class OverlayConfig:
+    display: str = field(default="auto", metadata=_choices("auto", "window", "headless"))
+    heatmap: bool = True
+    contours: bool = True
+    heatmap_alpha: float = field(default=0.35, metadata=_range(0.0, 1.0))
+    contour_levels: tuple[float, ...] = field(default=(0.3, 0.5, 0.7, 0.9), metadata=_range(0.0, 1.0))
+    output_video: str = ""
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = field(default=9108, metadata=_range(1, 65535))
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = ModelConfig()
+    inference: InferenceConfig = InferenceConfig()
+    capture: CaptureConfig = CaptureConfig()
+    cameras: tuple[CameraConfig, ...] = ()
+    alerts: AlertsConfig = AlertsConfig()
+    overlay: OverlayConfig = OverlayConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    base_dir: str = field(default=".", metadata={"internal": True})
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, taken relative to the config file's folder."""
+        path = Path(relative).expanduser()
+        return path if path.is_absolute() else Path(self.base_dir) / path
+
+
+def _type_name(value) -> str:
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+def _shown(value, key: str) -> str:
+    text = repr(value)
+    return redact_url(text) if key.endswith("source") else text
+
+
+def _fail(key: str, expected: str, value) -> typing.NoReturn:
+    raise ConfigError(f"{key}: expected {expected}, got {_type_name(value)} {_shown(value, key)}")
+
+
+def _check_scalar(kind: type, value, key: str, meta: dict):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        _fail(key, {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}[kind], value)
+    if kind is float and not math.isfinite(value):
+        _fail(key, "a finite number", value)
+    lo, hi = meta.get("range", (None, None))
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        bounds = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ConfigError(f"{key}: expected {bounds}, got {value!r}")
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{key}: expected one of {list(choices)}, got {value!r}")
+    return value
+
+
+def _convert(hint, value, key: str, meta: dict):
+    origin = typing.get_origin(hint)
+    if is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin is tuple:
+        if not isinstance(value, list):
+            _fail(key, "an array", value)
+        item = typing.get_args(hint)[0]
+        return tuple(_convert(item, v, f"{key}[{i}]", meta) for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            _fail(key, "a table", value)
+        item = typing.get_args(hint)[1]
+        return {k: _convert(item, v, f"{key}.{k}", meta) for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"{key}: union types are not supported in config")
+    return _check_scalar(hint, value, key, meta)
+
+
+def _build(cls, table, path: str):
+    if not isinstance(table, dict):
+        _fail(path, "a table", table)
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in fields(cls) if not f.metadata.get("internal")}
+    for key in table:
+        if key not in known:
+            where = f"{path}.{key}" if path else key
+            raise ConfigError(f"{where}: unknown key (expected one of {sorted(known)})")
+    values = {}
+    for name, f in known.items():
+        where = f"{path}.{name}" if path else name
+        if name in table:
+            values[name] = _convert(hints[name], table[name], where, dict(f.metadata))
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"{where}: missing (required)")
+    return cls(**values)
+
+
+def _check_cross_fields(config: Config) -> None:
+    names = set()
+    for i, camera in enumerate(config.cameras):
+        key = f"cameras[{i}].name"
+        if not CAMERA_NAME.match(camera.name):
+            raise ConfigError(f"{key}: expected letters, digits, '_' or '-' (1-64), got {camera.name!r}")
+        if camera.name in names:
+            raise ConfigError(f"{key}: expected a unique camera name, got {camera.name!r} twice")
+        names.add(camera.name)
+        if not camera.source.strip():
+            raise ConfigError(f"cameras[{i}].source: expected a URL, webcam index or file, got ''")
+    a = config.alerts
+    if a.k > a.n:
+        raise ConfigError(f"alerts.k: expected <= alerts.n ({a.n}), got {a.k}")
+    c = config.capture
+    if c.reconnect_min_s > c.reconnect_max_s:
+        raise ConfigError(f"capture.reconnect_min_s: expected <= capture.reconnect_max_s "
+                          f"({c.reconnect_max_s}), got {c.reconnect_min_s}")
+    if not config.model.providers:
+        raise ConfigError("model.providers: expected at least one provider, got []")
+    levels = config.overlay.contour_levels
+    if list(levels) != sorted(set(levels)):
+        raise ConfigError(f"overlay.contour_levels: expected strictly increasing levels, got {list(levels)}")
+
+
+def parse_config(data: dict, base_dir: str | Path = ".") -> Config:
+    """A validated Config from an already parsed TOML table."""
+    config = _build(Config, data, "")
+    _check_cross_fields(config)
+    return Config(**{f.name: getattr(config, f.name) for f in fields(Config) if f.name != "base_dir"},
+                  base_dir=str(base_dir))
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config; every failure is a ConfigError naming the file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    try:
+        return parse_config(data, base_dir=path.resolve().parent)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None

@@ -1,0 +1,16 @@
+"""Strip credentials from camera URLs before they reach logs, metrics, files or window titles."""
+
+from __future__ import annotations
+
+import re
+
+# scheme://user:pass@host or scheme://user@host -> scheme://***@host
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+# ...?user=x&password=y style query credentials, used by some camera vendors
+_QUERY_SECRET = re.compile(r"(?i)([?&;](?:user(?:name)?|pass(?:word)?|pwd|token|auth|key)=)[^&;\s]*")
+
+
+def redact_url(text: str) -> str:
+    """The text with any URL user-info and credential-like query values replaced by ***."""
+    text = _USERINFO.sub(r"\g<scheme>***@", text)
+    return _QUERY_SECRET.sub(r"\1***", text)
