@@ -1,0 +1,103 @@
+"""The `vigil` command end to end: export a model, inspect the bundle on real video files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import FOOTAGE, REPO
+
+
+def vigil(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "streamer", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def write_video(path: Path, frames: int, size=(96, 64), fps=25.0) -> Path:
+    """A real MP4 of a bright square moving over a dark background."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    try:
+        for i in range(frames):
+            frame = np.full((size[1], size[0], 3), 30, np.uint8)
+            x = (i * 3) % (size[0] - 16)
+            frame[20:36, x:x + 16] = (40, 200, 240)
+            writer.write(frame)
+    finally:
+        writer.release()
+    return path
+
+
+def write_junk(path: Path) -> Path:
+    path.write_bytes(b"\0" * 1000)
+    return path
+
+
+def test_help_lists_subcommands():
+    result = vigil("--help")
+    assert result.returncode == 0
+    for name in ("check-config", "export", "inspect"):
+        assert name in result.stdout
+
+
+def test_inspect_explains_a_window_of_a_real_video(tiny_bundle, tmp_path):
+    # 3 frames at 5 fps from a 25 fps file: frames 0, 5, 10 are taken.
+    video = write_video(tmp_path / "clip.mp4", frames=30)
+    result = vigil("inspect", str(tiny_bundle), "--video", str(video), "--providers", "cpu")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert set(summary["probs"]) == {"normal", "fight", "shooting"}
+    assert abs(sum(summary["probs"].values()) - 1) < 1e-3
+    assert len(summary["cam_peak_per_frame"]) == 3
+    assert summary["split_vs_full_max_abs_diff"] < 1e-3
+    assert summary["provider"] == "cpu"
+
+
+@pytest.mark.skipif(not FOOTAGE.exists(), reason="shared CCTV footage not present")
+def test_inspect_on_real_cctv_footage(tiny_bundle):
+    result = vigil("inspect", str(tiny_bundle), "--video", str(FOOTAGE), "--providers", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["explained_class"] in ("normal", "fight", "shooting")
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda d: write_video(d / "short.mp4", frames=6), r"short\.mp4: 2 frames at 5\.0 fps, a window needs 3"),
+    (lambda d: write_junk(d / "junk.mp4"), r"junk\.mp4: cannot open video"),
+])
+def test_inspect_bad_video_is_one_line(tiny_bundle, tmp_path, make, message):
+    import re
+
+    result = vigil("inspect", str(tiny_bundle), "--video", str(make(tmp_path)), "--providers", "cpu")
+    assert result.returncode == 1
+    assert re.search(message, result.stderr), result.stderr
+
+
+def test_inspect_bad_bundle_is_one_line(tmp_path):
+    result = vigil("inspect", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"vigil inspect: {tmp_path}/manifest.json: missing (not a Vigil bundle directory?)"
+
+
+def test_export_command_from_keras_file_and_new(tiny_bundle, tmp_path):
+    pytest.importorskip("tensorflow")
+    result = vigil("export", str(tiny_bundle / "model.keras"), "--out", str(tmp_path / "a"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "a" / "model.keras").read_bytes() == (tiny_bundle / "model.keras").read_bytes()
+    result = vigil("export", "--new", "compact", "--frames", "2", "--size", "32", "--out", str(tmp_path / "b"))
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["frames"] == 2 and manifest["verification"]["passed"]
+
+
+def test_export_command_bad_model_file(tmp_path):
+    pytest.importorskip("tensorflow")
+    (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    result = vigil("export", str(tmp_path / "broken.keras"), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "broken.keras: cannot load as a Keras model" in result.stderr

@@ -1,0 +1,27 @@
+"""The runtime never imports TensorFlow: every streamer module, and the commands a guard runs."""
+
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+PROBE = """
+import importlib, pkgutil, sys
+import streamer
+for module in pkgutil.walk_packages(streamer.__path__, "streamer."):
+    if module.name != "streamer.__main__":
+        importlib.import_module(module.name)
+from streamer.cli import main
+main(["check-config", "config.toml"])
+if len(sys.argv) > 1:
+    main(["inspect", sys.argv[1]])
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "models"))
+print("HEAVY", heavy)
+"""
+
+
+def test_runtime_imports_no_tensorflow(tiny_bundle):
+    result = subprocess.run([sys.executable, "-c", PROBE, str(tiny_bundle)], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout, result.stdout
