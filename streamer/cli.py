@@ -107,7 +107,7 @@ def cmd_inspect(args) -> int:
         "frames": m.frames, "input_size": list(m.input_size), "cam_size": list(m.activation_shape[:2]),
         "probs": {c: round(float(p), 4) for c, p in zip(m.classes, split.probs)},
         "explained_class": m.classes[split.cam_class],
-        "cam_peak_per_frame": [[int(y), int(x)] for y, x in peaks],
+        "cam_peak_per_frame": [f"{int(y)},{int(x)}" for y, x in peaks],
         "split_vs_full_max_abs_diff": float(np.abs(split.cam - full.cam).max()),
     }
     print(json.dumps(summary, indent=2))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,6 +42,20 @@ def session_options(threads: int = 0) -> ort.SessionOptions:
     return options
 
 
+def provider_options(name: str, cache_dir: Path) -> dict:
+    """TensorRT builds an engine per model for minutes on first use: keep it on disk, pay once."""
+    if name == PROVIDERS["tensorrt"]:
+        return {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache_dir),
+                "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache_dir)}
+    return {}
+
+
+def engine_cache_dir() -> Path:
+    """Where TensorRT engines are kept: $VIGIL_CACHE_DIR, else ~/.cache/vigil/tensorrt."""
+    root = os.environ.get("VIGIL_CACHE_DIR") or Path.home() / ".cache" / "vigil"
+    return Path(root) / "tensorrt"
+
+
 def create_session(path: Path, allowed: Sequence[str], threads: int = 0) -> ort.InferenceSession:
     """A session on the first allowed provider that really loads.
 
@@ -48,7 +63,15 @@ def create_session(path: Path, allowed: Sequence[str], threads: int = 0) -> ort.
     falls back to the CPU on its own, so what we asked for is not what we got: compare and say.
     """
     wanted = choose_providers(allowed)
-    session = ort.InferenceSession(str(path), sess_options=session_options(threads), providers=wanted)
+    cache = engine_cache_dir()
+    providers = [(name, provider_options(name, cache)) for name in wanted]
+    if PROVIDERS["tensorrt"] in wanted:
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a read-only home under systemd hardening: build engines each start
+            logger.warning("%s: no TensorRT engine cache (%s)", Path(path).name, err)
+            providers = [(name, {}) for name in wanted]
+    session = ort.InferenceSession(str(path), sess_options=session_options(threads), providers=providers)
     got = session.get_providers()
     if got[0] != wanted[0]:
         logger.warning("%s: asked for %s, running on %s", Path(path).name, wanted[0], got[0])

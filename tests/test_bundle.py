@@ -157,3 +157,27 @@ def test_gpu_provider_really_used(tiny_bundle):
     cpu = open_bundle(tiny_bundle, providers=("cpu",))
     frames = make_frames(3, 32, 32)
     np.testing.assert_allclose(bundle.full(frames).cam, cpu.full(frames).cam, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("allowed,available,expected", [
+    (("tensorrt", "cuda", "cpu"), ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"],
+     ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]),
+    (("cpu", "cuda"), ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]),
+    (("tensorrt", "cpu"), ["CPUExecutionProvider"], ["CPUExecutionProvider"]),
+    (("cuda",), ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CUDAExecutionProvider"]),
+])
+def test_providers_in_preference_order_among_allowed_and_available(allowed, available, expected):
+    from streamer.providers import choose_providers
+
+    assert choose_providers(allowed, available) == expected
+
+
+@pytest.mark.parametrize("allowed,available,message", [
+    (("rocm",), ["CPUExecutionProvider"], r"providers: expected names from \['tensorrt', 'cuda', 'cpu'\], got \['rocm'\]"),
+    (("cuda",), ["CPUExecutionProvider"], r"providers: none of \['cuda'\] is available"),
+])
+def test_provider_errors(allowed, available, message):
+    from streamer.providers import choose_providers
+
+    with pytest.raises(ValueError, match=message):
+        choose_providers(allowed, available)
