@@ -41,9 +41,13 @@ def _compact(input_shape, weights):
     stages = [(24, 2), (48, 2), (48, 1), (96, 2), (96, 1)]
     x = inputs = keras.Input(input_shape, name="image")
     for i, (filters, stride) in enumerate(stages, start=1):
+        last = i == len(stages)
         x = ReflectPad2D(1, name=f"conv{i}_pad")(x)
-        x = layers.Conv2D(filters, 3, strides=stride, use_bias=False, name=f"conv{i}")(x)
-        x = layers.GroupNormalization(groups=8, name=f"conv{i}_norm")(x)
+        x = layers.Conv2D(filters, 3, strides=stride, use_bias=last, name=f"conv{i}")(x)
+        if not last:
+            # Not on the last conv: GroupNorm there would give every frame the same per-channel
+            # spatial mean, and global average pooling would then see nothing.
+            x = layers.GroupNormalization(groups=8, name=f"conv{i}_norm")(x)
         x = layers.ReLU(name=f"conv{i}_relu")(x)
     model = keras.Model(inputs, x, name="compact")
     if weights is not None:

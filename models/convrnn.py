@@ -16,15 +16,25 @@ CLASSIFIER_NAME = "classifier"
 DEFAULT_CLASSES = ("normal", "fight", "shooting")
 
 
+POOLINGS = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}
+
+
 def build_head(activation_shape: Sequence[int], classes: Sequence[str], normal_class: str,
                sample_fps: float, gru_units: int, dense_units: Sequence[int],
-               dropout: float) -> keras.Model:
+               dropout: float, pooling: str = "avg") -> keras.Model:
     """Everything after the backbone, as its own model: the part that runs once per window.
 
     The GRU is unrolled: tf2onnx cannot freeze the gradient of a while loop.
+    pooling: "avg" (the paper's) or "max", which keeps a small actor's evidence from being
+    averaged away by the background.
     """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling: expected one of {sorted(POOLINGS)}, got {pooling!r}")
     activations = keras.Input(tuple(activation_shape), name="activations")
-    x = layers.TimeDistributed(layers.GlobalAveragePooling2D(), name="frame_pool")(activations)
+    x = layers.TimeDistributed(POOLINGS[pooling](), name="frame_pool")(activations)
+    # Actors fill a few percent of a frame, so pooled features barely vary from frame to frame;
+    # standardising each channel (over batch and time, not over space) lets the GRU see that.
+    x = layers.BatchNormalization(name="pool_norm")(x)
     x = layers.GRU(gru_units, unroll=True, name="gru")(x)
     for i, units in enumerate(dense_units, start=1):
         x = layers.Dense(units, activation="relu", name=f"dense{i}")(x)
@@ -36,7 +46,7 @@ def build_head(activation_shape: Sequence[int], classes: Sequence[str], normal_c
 def build_convrnn(backbone: str = "compact", frames: int = 16, input_size: tuple[int, int] = (128, 128),
                   classes: Sequence[str] = DEFAULT_CLASSES, normal_class: str = "normal",
                   sample_fps: float = 5.0, gru_units: int = 64, dense_units: Sequence[int] = (64,),
-                  dropout: float = 0.3, weights: str | None = None) -> keras.Model:
+                  dropout: float = 0.3, weights: str | None = None, pooling: str = "avg") -> keras.Model:
     """uint8 BGR windows [B, T, H, W, 3] -> class logits [B, C].
 
     weights: the backbone's weights — None, "imagenet" (downloaded by Keras) or a file path.
@@ -49,7 +59,7 @@ def build_convrnn(backbone: str = "compact", frames: int = 16, input_size: tuple
     net = build_backbone(backbone, input_size, weights)
     activations = layers.TimeDistributed(net, name=TIME_DISTRIBUTED_NAME)(window)
     head = build_head(activations.shape[1:], classes, normal_class, sample_fps,
-                      gru_units, dense_units, dropout)
+                      gru_units, dense_units, dropout, pooling)
     return keras.Model(window, head(activations), name=f"convrnn_{backbone}")
 
 

@@ -126,18 +126,28 @@ def reference_explanation(model: keras.Model, frames: np.ndarray, target: int | 
     return result
 
 
-def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
-    """max |actual - expected| relative to the scale of expected (its max magnitude)."""
-    scale = max(float(np.abs(expected).max()), 1e-12)
-    return float(np.abs(actual.astype(np.float64) - expected).max() / scale)
+def relative_error(actual: np.ndarray, expected: np.ndarray, scale: float | None = None) -> float:
+    """max |actual - expected| relative to a scale: by default expected's largest magnitude."""
+    scale = float(np.abs(expected).max()) if scale is None else scale
+    return float(np.abs(actual.astype(np.float64) - expected).max() / max(scale, 1e-12))
+
+
+def cam_scale(weights: np.ndarray, activations: np.ndarray) -> float:
+    """The scale of a CAM's terms, max over pixels of sum_k |w_k A_k|.
+
+    A CAM is a sum of positive and negative terms that may nearly cancel, so its rounding error
+    is bounded relative to the terms' magnitude, not to the (possibly tiny) result.
+    """
+    return float(np.abs(weights[..., None, None, :] * activations).sum(-1).max())
 
 
 def compare(explanation: fmt.Explanation, reference: dict) -> dict[str, float]:
     errors = {}
+    scales = {"cam": cam_scale(reference["weights"][0], reference[fmt.ACTIVATIONS][0])}
     for name in ("logits", "probs", "weights", "gradients", "cam", fmt.ACTIVATIONS):
         actual = getattr(explanation, name)
         if actual is not None:
-            errors[name] = relative_error(actual, reference[name][0])
+            errors[name] = relative_error(actual, reference[name][0], scales.get(name))
     errors["cam_class_matches"] = float(explanation.cam_class == int(reference["cam_class"][0]))
     return errors
 

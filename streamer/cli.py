@@ -114,6 +114,62 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_synth(args) -> int:
+    from streamer import synth
+
+    if args.demo:
+        sidecar = synth.make_demo(args.demo, seed=args.seed, footage=args.footage)
+        spans = ", ".join(f"{e['label']} {e['start']}-{e['end']}" for e in sidecar["events"])
+        print(f"{args.demo}: {sidecar['frames']} frames at {sidecar['fps']} fps; events (frames): {spans}")
+        return 0
+    if not args.out:
+        print("vigil synth: give --out DIR (clips) or --demo OUT.mp4", file=sys.stderr)
+        return 2
+    spec = synth.ClipSpec(args.width, args.height, args.fps, args.seconds)
+    paths = synth.make_dataset(args.out, args.clips, args.seed, spec, args.footage, args.workers)
+    print(f"{args.out}: {len(paths)} clips ({args.clips} per class: {', '.join(synth.CLASSES)})")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from models.export import ExportError
+    from models.train import TrainConfig, train
+    from streamer.dataset import DatasetError
+
+    cfg = TrainConfig(data=args.data, out=args.out, backbone=args.backbone, frames=args.frames, size=args.size,
+                      sample_fps=args.fps, epochs=args.epochs, batch=args.batch, learning_rate=args.lr,
+                      gru_units=args.gru_units, dense_units=tuple(args.dense), dropout=args.dropout,
+                      windows_per_clip=args.windows_per_clip, patience=args.patience, seed=args.seed,
+                      weights=args.weights, resume=args.resume, steps_per_epoch=args.steps_per_epoch,
+                      pooling=args.pooling, augment=not args.no_augment,
+                      extra={"command": "vigil " + " ".join(sys.argv[1:])})
+    try:
+        train(cfg)
+    except (DatasetError, ExportError) as err:
+        print(f"vigil train: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from streamer.bundle import BundleError, open_bundle
+    from streamer.dataset import DatasetError, index_dataset
+    from streamer.evaluate import evaluate, format_report
+
+    try:
+        bundle = open_bundle(args.bundle, providers=tuple(args.providers.split(",")))
+        m = bundle.manifest
+        data = index_dataset(args.data, m.normal_class, classes=m.classes)
+        report = evaluate(bundle, data, hop_seconds=args.hop, margin=args.margin)
+    except (BundleError, DatasetError, ValueError) as err:
+        print(f"vigil evaluate: {err}", file=sys.stderr)
+        return 1
+    print(format_report(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigil", description="Explainable real-time anomaly monitor for CCTV.")
     parser.add_argument("--version", action="version", version=f"vigil {__version__}")
@@ -135,6 +191,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--metrics", help="JSON file of training metrics to put in the manifest")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("synth", help="generate labelled synthetic CCTV clips, or the demo video")
+    p.add_argument("--out", help="data set folder to write: OUT/<class>/<id>.mp4 + .json ground truth")
+    p.add_argument("--demo", metavar="OUT.mp4", help="write the ~60 s 1280x720 demo video instead")
+    p.add_argument("--clips", type=int, default=100, help="clips per class")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--width", type=int, default=192)
+    p.add_argument("--height", type=int, default=144)
+    p.add_argument("--fps", type=float, default=10.0)
+    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--footage", help="a real CCTV video: its frames serve as backgrounds")
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train", help="train a convRNN on a class-per-folder video data set (needs 'train')")
+    p.add_argument("--data", required=True, help="DIR/<class>/<clip>.mp4")
+    p.add_argument("--out", required=True, help="run folder: checkpoints, log, report, bundle/")
+    p.add_argument("--backbone", default="compact")
+    p.add_argument("--frames", type=int, default=8, help="T, frames per window")
+    p.add_argument("--size", type=int, default=128, help="model input size in pixels")
+    p.add_argument("--fps", type=float, default=5.0, help="sampling rate of a window's frames")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--gru-units", type=int, default=64)
+    p.add_argument("--dense", type=int, nargs="*", default=[64])
+    p.add_argument("--dropout", type=float, default=0.3)
+    p.add_argument("--windows-per-clip", type=int, default=2)
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass over the windows")
+    p.add_argument("--patience", type=int, default=6, help="early stopping, in epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", default=None, help="backbone weights: imagenet or a file")
+    p.add_argument("--pooling", choices=("avg", "max"), default="avg", help="per-frame pooling before the GRU")
+    p.add_argument("--no-augment", action="store_true", help="no flip/crop/brightness augmentation")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a bundle on a labelled data set (runtime only)")
+    p.add_argument("bundle")
+    p.add_argument("--data", required=True)
+    p.add_argument("--hop", type=float, default=0.8, help="seconds between windows")
+    p.add_argument("--margin", type=int, default=4, help="pointing-game margin in pixels")
+    p.add_argument("--json", help="also write the report as JSON here")
+    p.add_argument("--providers", default="tensorrt,cuda,cpu")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("inspect", help="open a bundle with the runtime and explain one window")
     p.add_argument("bundle")

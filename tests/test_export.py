@@ -11,7 +11,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from models.convrnn import HEAD_NAME, TIME_DISTRIBUTED_NAME  # noqa: E402
-from models.export import VERIFY_TOLERANCE, export_bundle, relative_error  # noqa: E402
+from models.export import VERIFY_TOLERANCE, cam_scale, export_bundle, relative_error  # noqa: E402
 from streamer.bundle import open_bundle  # noqa: E402
 from tests.conftest import make_frames, tiny_model  # noqa: E402
 
@@ -33,8 +33,9 @@ def gradient_tape_reference(model, frames: np.ndarray, target: int | None) -> di
 
 
 def assert_matches(explanation, reference, names=("logits", "weights", "gradients", "cam")):
+    scales = {"cam": cam_scale(reference["weights"], reference["activations"])}
     for name in names:
-        err = relative_error(getattr(explanation, name), reference[name])
+        err = relative_error(getattr(explanation, name), reference[name], scales.get(name))
         assert err <= VERIFY_TOLERANCE, f"{name}: relative error {err:.2e}"
     assert explanation.cam_class == reference["cam_class"]
 
@@ -63,8 +64,9 @@ def test_split_equals_full(model_and_bundle):
     split, full = bundle.head(activations), bundle.full(frames)
     # Errors relative to each tensor's scale: a batch of 3 and 3 batches of 1 sum in other orders.
     assert relative_error(activations, full.activations) <= VERIFY_TOLERANCE
+    scales = {"cam": cam_scale(full.weights, full.activations)}
     for name in ("logits", "probs", "weights", "gradients", "cam"):
-        err = relative_error(getattr(split, name), getattr(full, name))
+        err = relative_error(getattr(split, name), getattr(full, name), scales.get(name))
         assert err <= VERIFY_TOLERANCE, f"{name}: relative error {err:.2e}"
 
 
@@ -139,3 +141,12 @@ def test_export_from_keras_file_matches(tiny_bundle, tmp_path):
     a = open_bundle(tiny_bundle, providers=("cpu",)).full(frames)
     b = open_bundle(out, providers=("cpu",)).full(frames)
     np.testing.assert_allclose(a.cam, b.cam, rtol=1e-6, atol=1e-7)
+
+
+def test_max_pooling_head_exports_and_matches(tmp_path):
+    keras.utils.set_random_seed(4)
+    model = tiny_model(pooling="max")
+    bundle = open_bundle(export_bundle(model, tmp_path / "max"), providers=("cpu",))
+    frames = make_frames(3, 32, 32, seed=10)
+    for target in (None, 2):
+        assert_matches(bundle.full(frames, target=target), gradient_tape_reference(model, frames, target))

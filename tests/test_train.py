@@ -1,0 +1,93 @@
+"""`vigil train` on a tiny generated data set: it learns, writes its report and a loadable bundle, resumes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from models.train import TrainConfig, class_weights, train  # noqa: E402
+from streamer import synth  # noqa: E402
+from streamer.bundle import open_bundle  # noqa: E402
+from tests.conftest import REPO  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny-data")
+    synth.make_dataset(root, 5, seed=0, spec=synth.ClipSpec(width=64, height=48, fps=10.0, seconds=1.6))
+    return root
+
+
+def tiny_config(data, out, **overrides) -> TrainConfig:
+    base = dict(data=str(data), out=str(out), frames=3, size=32, sample_fps=5.0, epochs=6, batch=4,
+                learning_rate=3e-3, gru_units=8, dense_units=(16,), dropout=0.0, hop_seconds=0.4,
+                windows_per_clip=2, augment=False, val_fraction=0.2, seed=0)
+    return TrainConfig(**{**base, **overrides})
+
+
+def losses(run) -> list[float]:
+    with open(run / "training_log.csv") as f:
+        return [float(row["loss"]) for row in csv.DictReader(f)]
+
+
+def test_training_lowers_the_loss_and_writes_report_and_bundle(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    report = train(tiny_config(tiny_data, run))
+    curve = losses(run)
+    assert len(curve) == 6
+    assert curve[-1] < 0.9 * curve[0], curve
+    for name in ("best.keras", "last.keras", "report.json", "report.txt", "confusion.png", "curves.png", "config.json"):
+        assert (run / name).is_file(), name
+    assert set(report["per_class"]) == {"normal", "fight", "shooting"}
+    manifest = json.loads((run / "bundle" / "manifest.json").read_text())
+    assert manifest["metrics"]["accuracy"] == report["accuracy"]
+    assert manifest["sample_fps"] == 5.0 and manifest["frames"] == 3
+    assert open_bundle(run / "bundle", providers=("cpu",)).manifest.classes == ("normal", "fight", "shooting")
+
+
+def test_resume_continues_where_it_stopped(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, run, epochs=2))
+    assert json.loads((run / "state.json").read_text()) == {"epochs_done": 2}
+    train(tiny_config(tiny_data, run, epochs=3, resume=True))
+    assert json.loads((run / "state.json").read_text()) == {"epochs_done": 3}
+    assert len(losses(run)) == 3
+
+
+def test_class_weights_balance_a_rare_class():
+    weights = class_weights([0] * 8 + [1] * 2 + [2] * 2, 3)
+    assert weights[1] == pytest.approx(4 * weights[0])
+    assert weights[0] * 8 + weights[1] * 2 + weights[2] * 2 == pytest.approx(12)
+
+
+def test_train_command_refuses_one_class(tmp_path, tiny_data):
+    import shutil
+
+    root = shutil.copytree(tiny_data, tmp_path / "data")
+    shutil.rmtree(root / "fight")
+    shutil.rmtree(root / "shooting")
+    result = subprocess.run([sys.executable, "-m", "streamer", "train", "--data", str(root), "--out", str(tmp_path / "r")],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "one class only (['normal']): a classifier needs two or more" in result.stderr
+
+
+def test_evaluate_command_prints_table_and_json(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, run, epochs=1))
+    result = subprocess.run([sys.executable, "-m", "streamer", "evaluate", str(run / "bundle"), "--data", str(tiny_data),
+                             "--hop", "0.4", "--json", str(tmp_path / "e.json"), "--providers", "cpu"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "pointing" in result.stdout and "confusion" in result.stdout
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert report["windows"] == sum(report["confusion"][i][j] for i in range(3) for j in range(3))
+    for key in ("all", "fight", "shooting"):
+        e = report["explanation"][key]
+        assert e["frames"] > 0 and 0 <= e["pointing_game"] <= 1 and 0 < e["random_point"] < 1
