@@ -170,11 +170,29 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from streamer.bundle import BundleError
+    from streamer.config import ConfigError, load_config
+    from streamer.monitor import run
+
+    try:
+        config = load_config(args.config)
+        return run(config, seconds=args.seconds)
+    except (ConfigError, BundleError, ValueError, OSError) as err:
+        print(f"vigil run: {err}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vigil", description="Explainable real-time anomaly monitor for CCTV.")
     parser.add_argument("--version", action="version", version=f"vigil {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="the live monitor: capture, explain, alert (see config.toml)")
+    p.add_argument("--config", default=DEFAULT_CONFIG)
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long (demos, tests)")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("check-config", help="validate a config file (exit 0 or 1)")
     p.add_argument("path", nargs="?", default=DEFAULT_CONFIG)

@@ -400,15 +400,16 @@ DEMO_TIMELINE = ((NORMAL, 20.0), (FIGHT, 12.0), (NORMAL, 10.0), (SHOOTING, 8.0),
 
 
 def make_demo(path: str | Path, seed: int = 7, width: int = 1280, height: int = 720, fps: float = 25.0,
-              footage: str | Path | None = None) -> dict:
-    """One ~60 s CCTV-like video: normal activity, a fight, normal, a shooting, normal."""
+              footage: str | Path | None = None, timeline=DEMO_TIMELINE) -> dict:
+    """One CCTV-like video of (class, seconds) segments; by default ~60 s: normal activity, a
+    fight, normal, a shooting, normal."""
     path = Path(path)
     rng = np.random.default_rng(seed)
     background = make_background(rng, height, width, load_footage_frame(footage, seed))
     dt = 1.0 / fps
 
     def frames():
-        for label, seconds in DEMO_TIMELINE:
+        for label, seconds in timeline:
             scene = make_scene(rng, width, height, label)
             scene.background = background          # one camera: the view never changes
             scene.gain, scene.bias, scene.cast, scene.noise, scene.blur = 1.0, 0.0, np.ones(3, np.float32), 3.0, False
@@ -416,7 +417,7 @@ def make_demo(path: str | Path, seed: int = 7, width: int = 1280, height: int = 
                 yield render(scene, i * dt, dt, rng)
 
     spans, start = [], 0
-    for label, seconds in DEMO_TIMELINE:
+    for label, seconds in timeline:
         n = int(round(seconds * fps))
         if label != NORMAL:
             spans.append({"label": label, "start": start, "end": start + n})

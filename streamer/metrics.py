@@ -1,0 +1,49 @@
+"""Every Prometheus metric of the monitor, on an injected registry (tests read it back directly)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+# Inference is milliseconds, not web seconds.
+INFERENCE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    registry: CollectorRegistry
+    frames_captured: Counter
+    frames_dropped: Counter
+    frames_analysed: Counter
+    backbone_seconds: Histogram
+    head_seconds: Histogram
+    decision_latency: Histogram
+    ring_fill: Gauge
+    camera_up: Gauge
+    reconnects: Counter
+    class_probability: Gauge
+    alerts: Counter
+    model: Info
+
+
+def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
+    r = CollectorRegistry(auto_describe=True) if registry is None else registry
+    return Metrics(
+        registry=r,
+        frames_captured=Counter("vigil_frames_captured_total", "Frames read from each camera", ["camera"], registry=r),
+        frames_dropped=Counter("vigil_frames_dropped_total", "Frames dropped, by reason", ["camera", "reason"], registry=r),
+        frames_analysed=Counter("vigil_frames_analysed_total", "Frames through the backbone", ["camera"], registry=r),
+        backbone_seconds=Histogram("vigil_backbone_seconds", "Backbone time per batch", buckets=INFERENCE_BUCKETS, registry=r),
+        head_seconds=Histogram("vigil_head_seconds", "Head (GRU, classifier, Grad-CAM) time per window",
+                               buckets=INFERENCE_BUCKETS, registry=r),
+        decision_latency=Histogram("vigil_decision_latency_seconds", "Capture of a window's newest frame to its decision",
+                                   ["camera"], buckets=LATENCY_BUCKETS, registry=r),
+        ring_fill=Gauge("vigil_ring_fill_ratio", "Fill of each camera's analysis ring (0..1)", ["camera"], registry=r),
+        camera_up=Gauge("vigil_camera_up", "1 while the camera delivers frames", ["camera"], registry=r),
+        reconnects=Counter("vigil_camera_reconnects_total", "Reopened camera connections", ["camera"], registry=r),
+        class_probability=Gauge("vigil_class_probability", "Latest window's class probability", ["camera", "class"], registry=r),
+        alerts=Counter("vigil_alerts_total", "Alerts raised", ["camera", "class"], registry=r),
+        model=Info("vigil_model", "The bundle in use", registry=r),
+    )

@@ -1,0 +1,48 @@
+"""What passes between the threads: frames, analysed windows, alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One captured frame: which camera, its sequence number and capture time (monotonic seconds)."""
+
+    camera: str
+    seq: int
+    ts: float
+    image: np.ndarray
+    wall: float = 0.0           # time.time() at capture, for logs and alert files
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The head's verdict on one window, with the CAM of each analysed frame."""
+
+    camera: str
+    seqs: tuple[int, ...]       # sequence numbers of the window's frames, oldest first
+    stamps: tuple[float, ...]   # their capture times
+    probs: np.ndarray           # [C]
+    cams: np.ndarray            # [T, h, w], one per frame, for the explained class
+    explained: int              # class the CAMs explain
+    decided_at: float           # monotonic time the decision was ready
+    walls: tuple[float, ...] = ()           # wall-clock capture times of the frames
+    frame_size: tuple[int, int] = (0, 0)    # (H, W) of the camera's frames
+
+    @property
+    def latency(self) -> float:
+        """Capture of the newest frame -> decision."""
+        return self.decided_at - self.stamps[-1]
+
+
+@dataclass(frozen=True)
+class Alert:
+    camera: str
+    label: str
+    score: float
+    window_start: float         # wall-clock seconds
+    window_end: float
+    boxes: list = field(default_factory=list)

@@ -1,0 +1,96 @@
+"""Alert decisions (thresholds, k-of-n, cooldown) and the alert log (whole lines, rotation, kill -9)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from streamer.alerts import LOG_NAME, AlertLog, AlertPolicy
+from streamer.config import AlertsConfig, ConfigError
+from tests.conftest import REPO
+
+CLASSES = ("normal", "fight", "shooting")
+
+
+def policy(**overrides) -> AlertPolicy:
+    return AlertPolicy(CLASSES, "normal", AlertsConfig(**{"threshold": 0.7, "k": 2, "n": 3, "cooldown_s": 10, **overrides}))
+
+
+def probs(fight: float, shooting: float = 0.0) -> np.ndarray:
+    return np.array([1 - fight - shooting, fight, shooting])
+
+
+@pytest.mark.parametrize("sequence,fires_at", [
+    ([0.9, 0.1, 0.1, 0.9], []),                 # never 2 of the last 3
+    ([0.9, 0.1, 0.9], [2]),                     # 2 of 3
+    ([0.9, 0.9, 0.9, 0.9], [1]),                # then the cooldown holds it back
+    ([0.69, 0.69, 0.69], []),                   # under the threshold
+])
+def test_k_of_n_with_cooldown(sequence, fires_at):
+    p = policy()
+    fired = [i for i, f in enumerate(sequence) if p.update("cam", probs(f), now=float(i))]
+    assert fired == fires_at
+
+
+def test_cooldown_is_per_camera_and_class_and_expires():
+    p = policy(k=1, n=1, cooldown_s=10)
+    assert p.update("a", probs(0.9), 0.0) == [1]
+    assert p.update("b", probs(0.9), 1.0) == [1]          # other camera
+    assert p.update("a", probs(0.0, 0.9), 2.0) == [2]     # other class
+    assert p.update("a", probs(0.9), 5.0) == []           # cooling down
+    assert p.update("a", probs(0.9), 10.5) == [1]         # cooled down
+
+
+def test_class_thresholds_override_and_are_checked():
+    p = policy(k=1, n=1, class_thresholds={"shooting": 0.4})
+    assert p.update("a", probs(0.5, 0.45), 0.0) == [2]
+    with pytest.raises(ConfigError, match=r"alerts\.class_thresholds: expected classes from .*, got \['robbery'\]"):
+        policy(class_thresholds={"robbery": 0.5})
+
+
+def test_normal_never_alerts():
+    p = policy(k=1, n=1, threshold=0.0)
+    assert p.update("a", np.array([1.0, 0.0, 0.0]), 0.0) == [1, 2]  # anomaly classes only, even at 0
+
+
+def test_log_rotates_by_size_and_keeps_backups(tmp_path):
+    log = AlertLog(tmp_path, max_bytes=1024, backups=2)
+    for i in range(100):
+        log.append({"i": i, "pad": "x" * 40})
+    log.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == [LOG_NAME, f"{LOG_NAME}.1", f"{LOG_NAME}.2"]
+    numbers = [json.loads(line)["i"] for name in (f"{LOG_NAME}.2", f"{LOG_NAME}.1", LOG_NAME)
+               for line in (tmp_path / name).read_text().splitlines()]
+    assert numbers == sorted(numbers) and numbers[-1] == 99        # newest kept, in order
+    assert all((tmp_path / f).stat().st_size <= 1024 for f in files)
+
+
+WRITER = """
+import sys, itertools
+from streamer.alerts import AlertLog
+log = AlertLog(sys.argv[1], max_bytes=10**9, backups=1)
+print("ready", flush=True)
+for i in itertools.count():
+    log.append({"i": i, "evidence": "x" * 3000})
+"""
+
+
+def test_kill_9_leaves_only_whole_lines(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    lines = (tmp_path / LOG_NAME).read_bytes().split(b"\n")
+    assert lines[-1] == b""                      # ends with a newline: no half line
+    records = [json.loads(line) for line in lines[:-1]]
+    assert len(records) > 10
+    assert [r["i"] for r in records] == list(range(len(records)))
