@@ -201,3 +201,58 @@ def test_auto_display_without_a_display_runs_headless(tiny_bundle, clip, tmp_pat
                             cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     assert "(headless)" in result.stderr
+
+
+def test_run_tells_systemd_ready_then_watchdog(tiny_bundle, clip, tmp_path):
+    config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path)
+    sock_path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(sock_path))
+        server.settimeout(30)
+        proc = run_vigil(config, tmp_path, env={"NOTIFY_SOCKET": str(sock_path)})
+        try:
+            messages = [server.recv(64), server.recv(64)]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=10)
+    assert messages == [b"READY=1", b"WATCHDOG=1"]
+
+
+@pytest.fixture
+def xvfb():
+    if shutil.which("Xvfb") is None or shutil.which("ffmpeg") is None:
+        pytest.skip("Xvfb and ffmpeg (Debian packages) are needed for window tests")
+    display = f":{90 + os.getpid() % 9}"
+    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    yield display
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.mark.display
+def test_window_under_xvfb_shows_the_overlay(tiny_bundle, clip, tmp_path, xvfb):
+    config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path,
+                         overlay={"display": "window", "output_video": ""})
+    proc = run_vigil(config, tmp_path, env={"DISPLAY": xvfb, "QT_QPA_PLATFORM": "xcb"})
+    shot = tmp_path / "screen.png"
+    try:
+        scrape(config["metrics"]["port"])
+        time.sleep(3.0)
+        grab = subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "x11grab", "-video_size", "1024x768",
+                               "-i", xvfb, "-frames:v", "1", str(shot)], capture_output=True, timeout=30)
+        assert grab.returncode == 0, grab.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0, output
+    assert "(window)" in output
+    screen = cv2.imread(str(shot))
+    # The panel: a black box at the window's top left with white text, and probability bars in
+    # green (normal) or red; the CAM heatmap in JET colours somewhere over the frame.
+    assert screen is not None and screen.std() > 10
+    green = (screen[..., 1] > 140) & (screen[..., 0] < 60) & (screen[..., 2] < 60)
+    assert green.sum() > 50, "no probability bar on screen"
+    white_text = (screen.min(axis=2) > 230).sum()
+    assert white_text > 100, "no panel text on screen"
