@@ -46,6 +46,7 @@ class CaptureThread(threading.Thread):
         self.last_frame_at = time.monotonic()
         self.seq = 0
         self.reconnects = 0
+        self.finished = False
 
     def run(self) -> None:
         backoff = self.settings.reconnect_min_s
@@ -71,7 +72,8 @@ class CaptureThread(threading.Thread):
             finally:
                 source.capture.release()
             self._set_up(False, reason)
-            if reason == "stopped":
+            if reason in ("stopped", "end of file"):   # a file played once is finished, not broken
+                self.finished = True
                 return
             self.stop_event.wait(backoff)
 

@@ -196,6 +196,9 @@ def _main_loop(monitor: Monitor, window: overlay.Window | None, ends: float | No
         now = time.monotonic()
         if ends is not None and now >= ends:
             break
+        if all(c.finished for c in monitor.captures):
+            # Every source was a file played to its end: show the held-back frames, then stop.
+            ends = min(ends or np.inf, now + monitor.compositor.delay + 1.0)
         if now - last_health >= 1.0:
             monitor.supervise()
             last_health = now

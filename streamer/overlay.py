@@ -59,24 +59,30 @@ def unit_cam(cam: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray
 
 def draw_panel(image: np.ndarray, camera: str, classes: tuple[str, ...], probs: np.ndarray | None,
                explained: str | None, alert: str | None, fps: float, latency: float | None) -> None:
-    """Camera name, class probabilities, rate, latency and an alert banner."""
+    """Camera name, rate, latency, a probability bar per class (red when an anomaly leads) and
+    an alert banner; sized from the frame height so it reads the same at 360p and 1080p."""
     h, w = image.shape[:2]
-    s = max(0.4, h / 900)
-    line = int(26 * s / 0.8)
-    cv2.rectangle(image, (0, 0), (int(280 * s / 0.8), line * (len(classes) + 2) + 8), (0, 0, 0), -1)
-    cv2.putText(image, f"{camera}  {fps:4.1f} fps" + (f"  {latency * 1000:4.0f} ms" if latency is not None else ""),
-                (8, line), FONT, s, (255, 255, 255), 1, cv2.LINE_AA)
-    for i, name in enumerate(classes):
+    scale = max(0.35, h / 1000)
+    (_, text_h), _ = cv2.getTextSize("Ag", FONT, scale, 1)
+    line, pad = int(text_h * 1.9), int(text_h * 0.6)
+    bar_w = int(text_h * 7)
+    header = f"{camera}  {fps:4.1f} fps" + (f"  {latency * 1000:4.0f} ms" if latency is not None else "")
+    labels = [f"{name} {float(probs[i]) if probs is not None else 0.0:.2f}" + (" *" if name == explained else "")
+              for i, name in enumerate(classes)]
+    text_w = max(cv2.getTextSize(t, FONT, scale, 1)[0][0] for t in [header, *labels])
+    panel_w = max(text_w, bar_w + pad + max(cv2.getTextSize(t, FONT, scale, 1)[0][0] for t in labels)) + 2 * pad
+    cv2.rectangle(image, (0, 0), (min(w - 1, panel_w), line * (len(classes) + 1) + pad), (0, 0, 0), -1)
+    cv2.putText(image, header, (pad, line - pad), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    for i, label in enumerate(labels):
         p = float(probs[i]) if probs is not None else 0.0
-        y = line * (i + 2)
-        bar = int(p * 120 * s / 0.8)
-        cv2.rectangle(image, (8, y - line + 8), (8 + bar, y), (0, 0, 200) if i and p >= 0.5 else (0, 160, 0), -1)
-        mark = " *" if name == explained else ""
-        cv2.putText(image, f"{name} {p:.2f}{mark}", (12 + int(120 * s / 0.8), y), FONT, s * 0.9,
-                    (255, 255, 255), 1, cv2.LINE_AA)
+        top = line * (i + 1) + pad // 2
+        colour = (0, 0, 220) if i and probs is not None and p >= float(np.max(probs)) else (0, 170, 0)
+        cv2.rectangle(image, (pad, top), (pad + max(1, int(p * bar_w)), top + text_h), colour, -1)
+        cv2.putText(image, label, (2 * pad + bar_w, top + text_h), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
     if alert:
-        cv2.rectangle(image, (0, h - line - 16), (w, h), (0, 0, 220), -1)
-        cv2.putText(image, f"ALERT: {alert}", (10, h - 10), FONT, s * 1.2, (255, 255, 255), 2, cv2.LINE_AA)
+        banner = int(text_h * 2.6)
+        cv2.rectangle(image, (0, h - banner), (w, h), (0, 0, 220), -1)
+        cv2.putText(image, f"ALERT: {alert}", (pad, h - banner // 3), FONT, scale * 1.3, (255, 255, 255), 2, cv2.LINE_AA)
 
 
 def grid(images: list[np.ndarray], tile_width: int = 960) -> np.ndarray:

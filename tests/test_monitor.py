@@ -256,3 +256,16 @@ def test_window_under_xvfb_shows_the_overlay(tiny_bundle, clip, tmp_path, xvfb):
     assert green.sum() > 50, "no probability bar on screen"
     white_text = (screen.min(axis=2) > 230).sum()
     assert white_text > 100, "no panel text on screen"
+
+
+def test_a_file_played_once_ends_the_run(tiny_bundle, clip, tmp_path):
+    config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": False}], tmp_path)
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(config))
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "streamer", "run", "--config", str(path)], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 4.0 + 12.0      # the 4 s clip, start-up, held-back frames
+    assert "street: camera down (end of file)" in result.stderr
+    assert video_frames(tmp_path / "annotated.mp4") >= 30
