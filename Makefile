@@ -2,35 +2,32 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-DEMO_BUNDLE ?= build/demo-bundle
-FOOTAGE ?= ../shared/data/footage/vtest.avi
+DEMO_VIDEO ?= build/demo.mp4
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test venv-runtime venv-all demo-bundle clean
+.PHONY: run test venv-runtime venv-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
+# The runtime only: numpy, OpenCV, onnxruntime-gpu, prometheus-client. No TensorFlow.
 venv-runtime: $(BIN)/python
 	$(BIN)/pip install -q -e .
 
+# Everything: training and export (TensorFlow, tf2onnx) and the test runner.
 venv-all: $(BIN)/python
 	$(BIN)/pip install -q -e '.[train,test]'
 
-# Until the trained demo model is committed, the demo exports a freshly built compact
-# convRNN (the export round-trip needs the 'train' extra) and explains a window with the runtime.
-$(DEMO_BUNDLE)/manifest.json:
-	$(MAKE) venv-all
-	$(BIN)/vigil export --new compact --frames 16 --size 128 --out $(DEMO_BUNDLE)
+$(DEMO_VIDEO): | venv-runtime
+	$(BIN)/vigil synth --demo $(DEMO_VIDEO)
 
-demo-bundle: $(DEMO_BUNDLE)/manifest.json
-
-run: venv-runtime demo-bundle
-	$(BIN)/vigil inspect $(DEMO_BUNDLE) $(if $(wildcard $(FOOTAGE)),--video $(FOOTAGE),)
+# The monitor on the demo video with the committed demo model (config.toml).
+run: venv-runtime $(DEMO_VIDEO)
+	$(BIN)/vigil run --config config.toml
 
 test: venv-all
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf build .pytest_cache
+	rm -rf build alerts .pytest_cache
