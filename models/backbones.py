@@ -38,12 +38,14 @@ def _mobilenetv2(input_shape, weights):
 def _compact(input_shape, weights):
     """Vigil's own stride-8 CNN: a 16x16 CAM at 128 px, GroupNorm (batch-size independent) and
     reflect padding (no border artefacts in the CAM)."""
-    stages = [(24, 2), (48, 2), (48, 1), (96, 2), (96, 1)]
+    # (filters, stride, dilation): the dilated last conv widens the receptive field (to ~55 px)
+    # to take in a whole person, without lowering the CAM's resolution.
+    stages = [(24, 2, 1), (48, 2, 1), (48, 1, 1), (96, 2, 1), (96, 1, 2)]
     x = inputs = keras.Input(input_shape, name="image")
-    for i, (filters, stride) in enumerate(stages, start=1):
+    for i, (filters, stride, dilation) in enumerate(stages, start=1):
         last = i == len(stages)
-        x = ReflectPad2D(1, name=f"conv{i}_pad")(x)
-        x = layers.Conv2D(filters, 3, strides=stride, use_bias=last, name=f"conv{i}")(x)
+        x = ReflectPad2D(dilation, name=f"conv{i}_pad")(x)
+        x = layers.Conv2D(filters, 3, strides=stride, dilation_rate=dilation, use_bias=last, name=f"conv{i}")(x)
         if not last:
             # Not on the last conv: GroupNorm there would give every frame the same per-channel
             # spatial mean, and global average pooling would then see nothing.

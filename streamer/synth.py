@@ -44,6 +44,7 @@ class Person:
     # Fight and flee postures change at ~10 Hz, independent of the frame rate.
     pose: dict = field(default_factory=dict)
     pose_until: float = -1.0
+    last_pose: dict | None = None     # for the motion blur of fast movers
 
 
 @dataclass
@@ -150,6 +151,10 @@ def _pose(p: Person, t: float, rng: np.random.Generator) -> dict:
                   "jitter": (rng.uniform(-0.12, 0.12) * p.height, rng.uniform(-0.05, 0.05) * p.height)}
         p.pose_until = t + rng.uniform(0.07, 0.14)
     return p.pose
+
+
+# Roles that move fast enough to blur within one exposure.
+BLURRED_ROLES = ("fight", "flee")
 
 
 def draw_person(img: np.ndarray, p: Person, pose: dict, flash: bool, thickness_scale: float = 1.0) -> Box:
@@ -275,19 +280,32 @@ def render(scene: Scene, t: float, dt: float, rng: np.random.Generator) -> tuple
     """The frame at time t (then advance by dt); boxes of the event's actors, empty if none."""
     img = scene.background.copy()
     for m in scene.movers:
-        m["x"] += m["vx"] * dt
         r = int(m["r"])
-        if m["box"]:
-            cv2.rectangle(img, (int(m["x"]) - 2 * r, int(m["y"]) - r), (int(m["x"]) + 2 * r, int(m["y"])), m["color"], -1)
-        else:
-            cv2.circle(img, (int(m["x"]), int(m["y"] - r)), r, m["color"], -1, cv2.LINE_AA)
+        for k, share in ((0.5, 0.5), (0.0, 1.0)):       # smeared by its speed, like the fighters
+            x = int(m["x"] - k * m["vx"] * dt * 0.5)
+            layer = img.copy()
+            if m["box"]:
+                cv2.rectangle(layer, (x - 2 * r, int(m["y"]) - r), (x + 2 * r, int(m["y"])), m["color"], -1)
+            else:
+                cv2.circle(layer, (x, int(m["y"] - r)), r, m["color"], -1, cv2.LINE_AA)
+            cv2.addWeighted(img, 1 - share * 0.9, layer, share * 0.9, 0, dst=img)
+        m["x"] += m["vx"] * dt
     for lamp in scene.lamps:
         if (t % lamp["period"]) < 0.15:
             draw_flash(img, (lamp["x"], lamp["y"]), lamp["size"])
     boxes = []
     flash = (t % scene.flash_every) < 0.16
     for p in sorted(scene.people, key=lambda q: q.y):
-        box = draw_person(img, p, _pose(p, t, rng), flash=flash)
+        pose = _pose(p, t, rng)
+        extent = []
+        if p.role in BLURRED_ROLES and p.last_pose is not None:
+            # A CCTV exposure smears fast limbs: the previous pose shows through as a ghost.
+            ghost = img.copy()
+            extent.append(draw_person(ghost, p, p.last_pose, flash=False))
+            cv2.addWeighted(img, 0.45, ghost, 0.55, 0, dst=img)
+        extent.append(draw_person(img, p, pose, flash=flash))
+        p.last_pose = pose
+        box = (min(b[0] for b in extent), min(b[1] for b in extent), max(b[2] for b in extent), max(b[3] for b in extent))
         if p in scene.actors:
             boxes.append(box)
         p.x += p.vx * dt
