@@ -125,7 +125,7 @@ def cmd_synth(args) -> int:
     if not args.out:
         print("vigil synth: give --out DIR (clips) or --demo OUT.mp4", file=sys.stderr)
         return 2
-    spec = synth.ClipSpec(args.width, args.height, args.fps, args.seconds)
+    spec = synth.ClipSpec(args.width, args.height, args.fps, args.seconds, mixed_aspect=args.mixed_aspect)
     paths = synth.make_dataset(args.out, args.clips, args.seed, spec, args.footage, args.workers)
     print(f"{args.out}: {len(paths)} clips ({args.clips} per class: {', '.join(synth.CLASSES)})")
     return 0
@@ -219,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=144)
     p.add_argument("--fps", type=float, default=10.0)
     p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--mixed-aspect", action="store_true", help="half the clips 16:9 (the rest WIDTHxHEIGHT)")
     p.add_argument("--footage", help="a real CCTV video: its frames serve as backgrounds")
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=cmd_synth)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -338,6 +338,14 @@ class ClipSpec:
     height: int = 144
     fps: float = 10.0
     seconds: float = 4.0
+    # Cameras are 4:3 and 16:9; the model squashes both to its square input, so train on both:
+    # with mixed_aspect, every other clip (by its seed) is widened to 16:9.
+    mixed_aspect: bool = False
+
+    def for_clip(self, clip_seed: int) -> ClipSpec:
+        if self.mixed_aspect and clip_seed % 2:
+            return replace(self, width=int(round(self.height * 16 / 9 / 2)) * 2, mixed_aspect=False)
+        return self
 
 
 def write_clip(path: Path, frames: Iterator[tuple[np.ndarray, list[Box]]], fps: float, label: str,
@@ -379,6 +387,7 @@ def make_clip(out: Path, label: str, index: int, seed: int, spec: ClipSpec,
     # Each clip has its own seed, so clips can be made in any order or in parallel.
     clip_seed = int(np.random.SeedSequence([seed, CLASSES.index(label), index]).generate_state(1)[0])
     path = out / label / f"{label}_{index:05d}.mp4"
+    spec = spec.for_clip(clip_seed)
     write_clip(path, clip_frames(clip_seed, label, spec, footage), spec.fps, label, (spec.width, spec.height))
     return path
 

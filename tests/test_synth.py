@@ -102,3 +102,10 @@ def test_demo_video_has_its_events_and_boxes_only_in_them(tmp_path):
     assert frames[0].shape == (72, 128, 3)
     saved = json.loads((tmp_path / "demo.json").read_text())
     assert saved["events"] == side["events"]
+
+
+def test_mixed_aspect_gives_both_camera_shapes(tmp_path):
+    spec = synth.ClipSpec(width=96, height=72, fps=5.0, seconds=0.6, mixed_aspect=True)
+    synth.make_dataset(tmp_path, 4, seed=0, spec=spec)
+    sizes = {tuple(json.loads(p.read_text())["size"]) for p in tmp_path.rglob("*.json")}
+    assert sizes == {(96, 72), (128, 72)}
