@@ -90,6 +90,7 @@ class Monitor:
         record = {"time_utc": utc(time.time()), "camera": analysis.camera, "class": label,
                   "score": round(float(analysis.probs[index]), 4),
                   "window_start_utc": utc(analysis.walls[0]), "window_end_utc": utc(analysis.walls[-1]),
+                  "window_frames": [analysis.seqs[0], analysis.seqs[-1]],
                   "boxes": regions, "snapshot": f"{base}.jpg", "clip": f"{base}.mp4"}
         self.alert_log.append(record)   # first, durably: evidence files may still fail
         self.alerts_raised += 1
