@@ -34,17 +34,28 @@ def level_colour(level: float) -> tuple[int, int, int]:
 
 
 def draw_heatmap(image: np.ndarray, unit: np.ndarray, alpha: float, floor: float = 0.15) -> None:
-    """Blend the colour-mapped CAM into the image where it is above `floor`, in place."""
-    heat = cv2.applyColorMap((unit * 255).astype(np.uint8), cv2.COLORMAP_JET)
-    blended = cv2.addWeighted(image, 1.0 - alpha, heat, alpha, 0.0)
-    mask = unit >= floor
-    image[mask] = blended[mask]
+    """Blend the colour-mapped CAM into the image where it is above `floor`, in place.
+    OpenCV calls only (no numpy boolean indexing): this runs on every displayed frame."""
+    u8 = cv2.convertScaleAbs(unit, alpha=255.0)
+    mask = cv2.compare(u8, int(floor * 255), cv2.CMP_GE)
+    x, y, w, h = cv2.boundingRect(mask)          # colour only where the CAM is
+    if w == 0 or h == 0:
+        return
+    roi = image[y:y + h, x:x + w]
+    heat = cv2.applyColorMap(u8[y:y + h, x:x + w], cv2.COLORMAP_JET)
+    blended = cv2.addWeighted(roi, 1.0 - alpha, heat, alpha, 0.0)
+    cv2.copyTo(blended, mask[y:y + h, x:x + w], roi)
 
 
-def draw_contours(image: np.ndarray, unit: np.ndarray, levels: tuple[float, ...]) -> None:
+def draw_contours(image: np.ndarray, unit: np.ndarray, levels: tuple[float, ...], work_height: int = 180) -> None:
+    """Contours found on a smaller copy (the CAM is smooth: nothing is lost) and scaled up."""
+    h, w = unit.shape
+    factor = max(1, h // work_height)
+    small = cv2.resize(unit, (w // factor, h // factor), interpolation=cv2.INTER_AREA) if factor > 1 else unit
     thickness = max(1, image.shape[0] // 360)
-    for level, contours in camlib.level_contours(unit, levels):
-        cv2.drawContours(image, contours, -1, level_colour(level), thickness + (level >= 0.7), cv2.LINE_AA)
+    for level, contours in camlib.level_contours(small, levels):
+        scaled = [(c * factor + factor // 2).astype(np.int32) for c in contours]
+        cv2.drawContours(image, scaled, -1, level_colour(level), thickness + (level >= 0.7), cv2.LINE_AA)
 
 
 def unit_cam(cam: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
@@ -54,7 +65,9 @@ def unit_cam(cam: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray
     peak = float(small.max())
     if peak > 0:   # smoothing must not lower the peak: its height is the frame's strength
         small *= float(cam.max()) / peak
-    return camlib.normalise(camlib.upsample(small, size), scale)
+    # Normalise before upsampling: bilinear interpolation keeps values in 0..1, and the
+    # full-resolution work is one resize.
+    return camlib.upsample(camlib.normalise(small, scale), size)
 
 
 def draw_panel(image: np.ndarray, camera: str, classes: tuple[str, ...], probs: np.ndarray | None,
