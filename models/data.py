@@ -77,8 +77,13 @@ def count_windows(clips: list[Clip], spec: WindowSpec, windows_per_clip: int | N
 
 
 def make_dataset(clips: list[Clip], spec: WindowSpec, batch: int, seed: int | None,
-                 windows_per_clip: int | None = None, augment: bool = True) -> tuple[tf.data.Dataset, int]:
-    """A batched, prefetched dataset and its steps per epoch; training (seed given) repeats forever."""
+                 windows_per_clip: int | None = None, augment: bool = True,
+                 class_weights: dict[int, float] | None = None,
+                 frame_labels: int | None = None) -> tuple[tf.data.Dataset, int]:
+    """A batched, prefetched dataset and its steps per epoch; training (seed given) repeats forever.
+
+    frame_labels=T: targets become {"logits": y, "frame_logits": y repeated T times} for the
+    per-frame auxiliary loss; class_weights: a per-window sample weight."""
     epochs = itertools.count()
 
     def generate():
@@ -89,5 +94,17 @@ def make_dataset(clips: list[Clip], spec: WindowSpec, batch: int, seed: int | No
     data = tf.data.Dataset.from_generator(generate, output_signature=signature)
     if seed is not None:
         data = data.shuffle(4 * batch, seed=seed).repeat()
+    if frame_labels:
+        data = data.map(lambda x, y: (x, {"logits": y, "frame_logits": tf.fill([frame_labels], y)}))
+    if class_weights:
+        table = tf.constant([class_weights.get(i, 1.0) for i in range(max(class_weights) + 1)], tf.float32)
+
+        def weigh(x, y):
+            if not frame_labels:
+                return x, y, tf.gather(table, y)
+            w = tf.gather(table, y["logits"])
+            return x, y, {"logits": w, "frame_logits": tf.fill([frame_labels], w)}
+
+        data = data.map(weigh)
     steps = math.ceil(count_windows(clips, spec, windows_per_clip) / batch)
     return data.batch(batch).prefetch(2), steps

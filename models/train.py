@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from models.convrnn import build_convrnn
+from models.convrnn import TIME_DISTRIBUTED_NAME, build_convrnn, classifier_of
 from models.data import WindowSpec, count_windows, make_dataset
 from models.export import export_bundle
 from models.report import confusion_png, curves_png
@@ -46,6 +46,7 @@ class TrainConfig:
     weights: str | None = None
     normal_class: str = "normal"
     pooling: str = "avg"
+    frame_loss: float = 0.5
     augment: bool = True
     resume: bool = False
     steps_per_epoch: int | None = None
@@ -78,6 +79,30 @@ def class_weights(labels: list[int], n_classes: int) -> dict[int, float]:
     """Inverse-frequency weights (mean 1 over windows), so a rare class is not ignored."""
     counts = np.bincount(labels, minlength=n_classes).astype(float)
     return {i: float(len(labels) / (n_classes * c)) if c else 0.0 for i, c in enumerate(counts)}
+
+
+FRAME_OUTPUT = "frame_logits"
+
+
+def with_frame_loss(model: keras.Model) -> keras.Model:
+    """The convRNN plus a per-frame classifier on each frame's pooled activations, for training.
+
+    The window label says what every frame of the window shows, so each frame can teach the
+    backbone directly instead of only through the GRU: from scratch on a CPU this is what makes
+    the backbone learn the events' look in tens of minutes. Exported bundles never contain it.
+    """
+    backbone_out = model.get_layer(TIME_DISTRIBUTED_NAME).output
+    pooled = keras.layers.TimeDistributed(keras.layers.GlobalMaxPooling2D(), name="aux_pool")(backbone_out)
+    classes = classifier_of(model).units
+    frame_logits = keras.layers.TimeDistributed(keras.layers.Dense(classes), name=FRAME_OUTPUT)(pooled)
+    return keras.Model(model.input, {"logits": model.output, FRAME_OUTPUT: frame_logits}, name=model.name)
+
+
+def convrnn_only(model: keras.Model) -> keras.Model:
+    """The deployable convRNN out of a training model (drops the per-frame classifier)."""
+    if isinstance(model.output, dict):
+        return keras.Model(model.input, model.output["logits"], name=model.name)
+    return model
 
 
 class SaveState(keras.callbacks.Callback):
@@ -113,8 +138,15 @@ def build_or_resume(cfg: TrainConfig, out: Path, classes: tuple[str, ...]) -> tu
                           normal_class=cfg.normal_class, sample_fps=cfg.sample_fps, gru_units=cfg.gru_units,
                           dense_units=cfg.dense_units, dropout=cfg.dropout, weights=cfg.weights,
                           pooling=cfg.pooling)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    if cfg.frame_loss > 0:
+        model = with_frame_loss(model)
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
+                      loss={"logits": loss, FRAME_OUTPUT: loss},
+                      loss_weights={"logits": 1.0, FRAME_OUTPUT: cfg.frame_loss},
+                      metrics={"logits": ["accuracy"]})
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, metrics=["accuracy"])
     return model, 0
 
 
@@ -128,35 +160,39 @@ def train(cfg: TrainConfig) -> dict:
         raise DatasetError(f"{cfg.data}: too few clips for a validation split")
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "classes": list(data.classes)}, indent=2))
 
-    train_data, steps = make_dataset(train_clips, cfg.spec, cfg.batch, cfg.seed, cfg.windows_per_clip,
-                                     augment=cfg.augment)
-    val_data, val_steps = make_dataset(val_clips, cfg.spec, cfg.batch, None)
     labels = [c.label for c in train_clips for _ in range(min(cfg.windows_per_clip, len(
         clip_windows(c, cfg.frames, cfg.sample_fps, cfg.hop_seconds))))]
     weights = class_weights(labels, len(data.classes))
+    per_frame = cfg.frames if cfg.frame_loss > 0 else None
+    train_data, steps = make_dataset(train_clips, cfg.spec, cfg.batch, cfg.seed, cfg.windows_per_clip,
+                                     augment=cfg.augment, class_weights=weights, frame_labels=per_frame)
+    val_data, val_steps = make_dataset(val_clips, cfg.spec, cfg.batch, None, frame_labels=per_frame)
     logger.info("%d train clips (%d windows/epoch), %d validation clips (%d windows); class weights %s",
                 len(train_clips), len(labels), len(val_clips), count_windows(val_clips, cfg.spec, None), weights)
 
     model, done = build_or_resume(cfg, out, data.classes)
+    monitor = "val_logits_loss" if cfg.frame_loss > 0 else "val_loss"
     callbacks = [
         keras.callbacks.CSVLogger(str(out / LOG), append=done > 0),
-        keras.callbacks.ModelCheckpoint(str(out / BEST), monitor="val_loss", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
+        keras.callbacks.ModelCheckpoint(str(out / BEST), monitor=monitor, mode="min", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=cfg.patience),
         SaveState(out),
     ]
     if done < cfg.epochs:
+        # Class weights travel as per-window sample weights (Keras' class_weight is single-output only).
         model.fit(train_data, epochs=cfg.epochs, initial_epoch=done, steps_per_epoch=cfg.steps_per_epoch or steps,
-                  validation_data=val_data, validation_steps=val_steps, class_weight=weights,
-                  callbacks=callbacks, verbose=1)
+                  validation_data=val_data, validation_steps=val_steps, callbacks=callbacks, verbose=1)
     return finish(cfg, out, data, val_clips)
 
 
 def finish(cfg: TrainConfig, out: Path, data: Dataset, val_clips) -> dict:
     """Export the best checkpoint, evaluate that bundle on the validation clips, write the report."""
-    bundle_dir = export_bundle(out / BEST, out / "bundle")
+    from models.export import load_model
+
+    bundle_dir = export_bundle(convrnn_only(load_model(out / BEST)), out / "bundle")
     report = evaluate(open_bundle(bundle_dir, providers=("cpu",)),
                       Dataset(data.classes, tuple(val_clips), data.skipped), cfg.hop_seconds)
-    history = read_history(out / LOG)
+    history = {k.replace("logits_", ""): v for k, v in read_history(out / LOG).items()}
     report["epochs"] = len(history.get("loss", []))
     report["best_val_loss"] = min(history.get("val_loss", []), default=None)
     report["command"] = cfg.extra.get("command")
