@@ -115,7 +115,8 @@ def _person(rng: np.random.Generator, w: int, h: int, role: str, scale: float, x
             y: float | None = None) -> Person:
     y = rng.uniform(0.45 * h, 0.97 * h) if y is None else y
     # Perspective: people nearer the camera (lower in the frame) are taller.
-    height = scale * h * (0.2 + 0.25 * (y / h - 0.45) / 0.55) * rng.uniform(0.9, 1.1)
+    # A street camera at moderate distance: people are 25-55% of the frame height.
+    height = scale * h * (0.28 + 0.22 * (y / h - 0.45) / 0.55) * rng.uniform(0.9, 1.1)
     x = rng.uniform(0.05 * w, 0.95 * w) if x is None else x
     speed = rng.uniform(0.25, 0.6) * height if role == "walk" else 0.0   # about a body height / 2 s
     angle = rng.uniform(-0.4, 0.4) + (0 if rng.random() < 0.5 else math.pi)
@@ -169,7 +170,7 @@ def draw_person(img: np.ndarray, p: Person, pose: dict, flash: bool, thickness_s
     shoulder = (neck[0], neck[1] + 0.03 * h)
     r = 0.085 * h
     points = [(head[0] - r, head[1] - r), (head[0] + r, head[1] + r), (fx, fy)]
-    t = max(1, int(round(0.075 * h * thickness_scale)))
+    t = max(1, int(round(0.085 * h * thickness_scale)))
     lines = []
     for angle in pose["legs"]:
         knee = _limb(hip, angle * 0.6, 0.24 * h)
@@ -237,14 +238,14 @@ def make_scene(rng: np.random.Generator, w: int, h: int, event: str,
     if event == NORMAL:
         _add_distractors(rng, scene, scale)
     elif event == FIGHT:
-        x, y = rng.uniform(0.12 * w, 0.88 * w), rng.uniform(0.5 * h, 0.95 * h)
+        x, y = rng.uniform(0.12 * w, 0.88 * w), rng.uniform(0.6 * h, 0.97 * h)
         a = _person(rng, w, h, "fight", scale, x=x, y=y)
         gap = a.height * rng.uniform(0.18, 0.32)
         b = _person(rng, w, h, "fight", scale, x=x + gap, y=y + rng.uniform(-0.05, 0.05) * a.height)
         a.facing, b.facing = 1, -1
         scene.actors = [a, b]
     elif event == SHOOTING:
-        shooter = _person(rng, w, h, "shoot", scale, x=rng.uniform(0.12 * w, 0.88 * w))
+        shooter = _person(rng, w, h, "shoot", scale, x=rng.uniform(0.12 * w, 0.88 * w), y=rng.uniform(0.6 * h, 0.97 * h))
         shooter.facing = 1 if shooter.x < w / 2 else -1
         scene.actors = [shooter]
         for p in scene.people:                            # the startled crowd runs away
