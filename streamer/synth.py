@@ -169,8 +169,9 @@ def draw_person(img: np.ndarray, p: Person, pose: dict, flash: bool, thickness_s
     head = (neck[0] + 0.1 * h * math.sin(lean), neck[1] - 0.1 * h)
     shoulder = (neck[0], neck[1] + 0.03 * h)
     r = 0.085 * h
-    points = [(head[0] - r, head[1] - r), (head[0] + r, head[1] + r), (fx, fy)]
     t = max(1, int(round(0.085 * h * thickness_scale)))
+    inset = max(0.0, r - (t / 2 + 1))   # the box pads every point by a limb's half width
+    points = [(head[0] - inset, head[1] - inset), (head[0] + inset, head[1] + inset), (fx, fy)]
     lines = []
     for angle in pose["legs"]:
         knee = _limb(hip, angle * 0.6, 0.24 * h)
