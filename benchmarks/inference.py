@@ -10,7 +10,6 @@ Needs the 'train' extra (it exports fresh models).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.machine import machine_info  # noqa: E402
+from benchmarks.machine import emit, machine_info  # noqa: E402
 
 DEFAULT_SIZES = {"vgg19": 224, "mobilenetv2": 128, "compact": 128}
 
@@ -111,10 +110,7 @@ def main(argv=None) -> int:
             size = 32 if args.quick else DEFAULT_SIZES[name]
             results.append(bench_backbone(name, frames, size, strides, repeats, Path(tmp)))
     report = {"benchmark": "inference", "machine": machine_info(), "results": results}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from importlib import metadata
+import json
+from pathlib import Path
+
+from streamer.versions import package_versions
 
 PACKAGES = ("onnxruntime-gpu", "numpy", "opencv-python", "tensorflow", "tf2onnx")
 
@@ -33,11 +36,14 @@ def gpu_name() -> str | None:
 def machine_info() -> dict:
     import onnxruntime as ort
 
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
+    versions = package_versions(PACKAGES)
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu_name(), "python": platform.python_version(),
             "providers_available": ort.get_available_providers(), "versions": versions}
+
+
+def emit(report: dict, out: str | None) -> None:
+    """Print the report as JSON, and write it to `out` too when given."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n")

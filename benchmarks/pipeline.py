@@ -8,7 +8,6 @@ reason, capture-to-decision latency percentiles, overlay ms per frame, CPU and R
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -21,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.machine import machine_info  # noqa: E402
+from benchmarks.machine import emit, machine_info  # noqa: E402
 from streamer import synth  # noqa: E402
 from streamer.config import parse_config  # noqa: E402
 from streamer.monitor import build_monitor  # noqa: E402
@@ -121,10 +120,7 @@ def main(argv=None) -> int:
                 break   # this machine's limit is reached
     report = {"benchmark": "pipeline", "machine": machine_info(), "bundle": args.bundle,
               "video": "generated" if not args.video else os.path.basename(args.video), "runs": runs}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(report, args.out)
     return 0
 
 

@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import logging
 import shutil
-from importlib import metadata
 from pathlib import Path
 
 import keras
@@ -19,6 +18,7 @@ from models import onnx_grad_ops  # noqa: F401  (registers the gradient-op handl
 from models.convrnn import classifier_of, split_convrnn
 from models.gradcam import explain_head
 from streamer import bundle as fmt
+from streamer.versions import package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -88,16 +88,6 @@ def convert(fn, signature: list, opset: int = OPSET) -> onnx.ModelProto:
     return proto
 
 
-def _versions() -> dict[str, str]:
-    found = {}
-    for name in VERSIONED_PACKAGES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
-
-
 def build_manifest(model: keras.Model, out: Path, opset: int, metrics: dict | None) -> dict:
     backbone, _ = split_convrnn(model)
     classifier = classifier_of(model)
@@ -109,7 +99,7 @@ def build_manifest(model: keras.Model, out: Path, opset: int, metrics: dict | No
         "sample_fps": classifier.sample_fps, "frames": int(model.input.shape[1]),
         "input_size": [int(d) for d in model.input.shape[2:4]],
         "activation_shape": [int(d) for d in backbone.output.shape[1:]],
-        "opset": opset, "versions": _versions(),
+        "opset": opset, "versions": package_versions(VERSIONED_PACKAGES),
         "files": {name: fmt.sha256_file(out / name) for name in fmt.BUNDLE_FILES},
         "metrics": metrics,
     }

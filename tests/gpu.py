@@ -11,7 +11,6 @@ def cuda_works() -> bool:
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return False
     # onnxruntime-gpu lists CUDA even without a GPU, then falls back: ask what a session really got.
-    import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe",

@@ -94,8 +94,6 @@ def test_monitor_on_a_file_decides_alerts_and_records_evidence(tiny_bundle, clip
 
 
 def run_vigil(config: dict, tmp_path: Path, env: dict | None = None) -> subprocess.Popen:
-    import tomllib  # noqa: F401  (the file is TOML: write it by hand, no writer in the stdlib)
-
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
     return subprocess.Popen([sys.executable, "-m", "streamer", "run", "--config", str(path)], cwd=REPO,
