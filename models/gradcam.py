@@ -30,7 +30,3 @@ def explain_head(head: keras.Model, activations: tf.Tensor, target_class: tf.Ten
     cam = tf.nn.relu(tf.reduce_sum(weights[:, :, None, None, :] * activations, axis=-1))
     return {"logits": logits, "probs": tf.nn.softmax(logits, axis=-1), "weights": weights,
             "gradients": gradients, "cam": cam, "cam_class": target}
-
-
-def default_target(batch: int) -> tf.Tensor:
-    return tf.fill([batch], tf.constant(TOP_CLASS, tf.int32))

@@ -1,8 +1,8 @@
-"""What passes between the threads: frames, analysed windows, alerts."""
+"""What passes between the threads: frames and analysed windows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,13 +36,3 @@ class Analysis:
     def latency(self) -> float:
         """Capture of the newest frame -> decision."""
         return self.decided_at - self.stamps[-1]
-
-
-@dataclass(frozen=True)
-class Alert:
-    camera: str
-    label: str
-    score: float
-    window_start: float         # wall-clock seconds
-    window_end: float
-    boxes: list = field(default_factory=list)
