@@ -9,7 +9,6 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from streamer.bundle import TOP_CLASS
 
 
 def explain_head(head: keras.Model, activations: tf.Tensor, target_class: tf.Tensor) -> dict:
