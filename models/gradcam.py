@@ -10,7 +10,6 @@ import keras
 import tensorflow as tf
 
 
-
 def explain_head(head: keras.Model, activations: tf.Tensor, target_class: tf.Tensor) -> dict:
     """Activations [B, T, h, w, k] -> logits, probs, per-frame channel weights, gradients, CAM.
 
