@@ -47,6 +47,7 @@ class CaptureThread(threading.Thread):
         self.seq = 0
         self.reconnects = 0
         self.finished = False
+        self._last_detail: str | None = None
 
     def run(self) -> None:
         backoff = self.settings.reconnect_min_s
@@ -112,7 +113,7 @@ class CaptureThread(threading.Thread):
                 self.on_event(self.camera.name, "dropped", ring.name)
 
     def _set_up(self, up: bool, detail: str) -> None:
-        if up != self.up or (not up and detail != getattr(self, "_last_detail", None)):
+        if up != self.up or (not up and detail != self._last_detail):
             # Logged once per change of state, not once per failed retry.
             log = logger.info if up else logger.warning
             log("%s: camera %s (%s)", self.camera.name, "up" if up else "down", detail)

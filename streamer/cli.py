@@ -58,27 +58,21 @@ def cmd_export(args) -> int:
 
 
 def read_window(video: str, frames: int, size: tuple[int, int], fps: float) -> np.ndarray:
-    """T frames of a video, sampled at the model's fps and resized to its input: uint8 BGR."""
-    import cv2
+    """T frames of a video, sampled at the model's fps and resized to its input, the way the
+    trainer and the monitor do it: uint8 BGR."""
+    from streamer.dataset import DatasetError, probe_video, read_frames
+    from streamer.frames import sample_indices
 
-    capture = cv2.VideoCapture(video)
     try:
-        if not capture.isOpened():
-            raise ValueError(f"{video}: cannot open video")
-        native = capture.get(cv2.CAP_PROP_FPS) or fps
-        step = max(1.0, native / fps)
-        window, index, next_take = [], 0, 0.0
-        while len(window) < frames:
-            ok, frame = capture.read()
-            if not ok:
-                raise ValueError(f"{video}: {len(window)} frames at {fps} fps, a window needs {frames}")
-            if index >= next_take:
-                window.append(cv2.resize(frame, (size[1], size[0]), interpolation=cv2.INTER_AREA))
-                next_take += step
-            index += 1
-    finally:
-        capture.release()
-    return np.stack(window)
+        native, count, _, _ = probe_video(Path(video))
+        indices = sample_indices(native, fps, 0, frames)
+        if indices[-1] >= count:
+            available = sum(i < count for i in indices)
+            raise ValueError(f"{video}: {available} frames at {fps} fps, a window needs {frames}")
+        window = read_frames(Path(video), indices, size)
+    except DatasetError as err:
+        raise ValueError(str(err)) from None
+    return np.stack([window[i] for i in indices])
 
 
 def cmd_inspect(args) -> int:

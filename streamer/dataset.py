@@ -42,7 +42,8 @@ class Dataset:
     skipped: tuple[str, ...] = ()          # one line per file left out, saying why
 
 
-def _probe(path: Path) -> tuple[float, int, int, int]:
+def probe_video(path: Path) -> tuple[float, int, int, int]:
+    """(fps, frame count, width, height) of a readable video, else DatasetError naming it."""
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
@@ -105,7 +106,7 @@ def index_dataset(root: str | Path, normal_class: str = "normal", min_frames: in
             raise DatasetError(f"{root / name}: empty class folder (no video files)")
         for path in videos:
             try:
-                fps, count, width, height = _probe(path)
+                fps, count, width, height = probe_video(path)
                 event, boxes = _sidecar(path)
             except DatasetError as err:
                 skipped.append(f"{err}: skipped")

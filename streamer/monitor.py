@@ -108,8 +108,8 @@ class Monitor:
     def supervise(self) -> None:
         """Periodic health: ring fill, stalled cameras (a read blocked inside FFmpeg), watchdog."""
         for capture in self.captures:
-            if capture.stalled():
-                self.metrics.camera_up.labels(capture.camera.name).set(0)
+            # From the thread's state each time, so a camera marked stalled comes back up too.
+            self.metrics.camera_up.labels(capture.camera.name).set(int(capture.up and not capture.stalled()))
         if time.monotonic() - self.worker.heartbeat < 10 and self.worker.is_alive():
             systemd.notify("WATCHDOG=1")
 
