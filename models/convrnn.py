@@ -8,7 +8,7 @@ import keras
 from keras import layers
 
 from models.backbones import build_backbone
-from models.layers import Classifier
+from models.layers import Classifier, FrameMotion
 
 TIME_DISTRIBUTED_NAME = "time_distributed"
 HEAD_NAME = "head"
@@ -19,24 +19,40 @@ DEFAULT_CLASSES = ("normal", "fight", "shooting")
 POOLINGS = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}
 
 
+def pooled_frame_features(activations, pooling: str, motion: bool, prefix: str = "") -> list:
+    """Per-frame vectors [B, T, k] from activations [B, T, h, w, k]: what each frame shows
+    (pooled over space) and, with motion, how much each location changed since the last frame."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling: expected one of {sorted(POOLINGS)}, got {pooling!r}")
+    features = [layers.TimeDistributed(POOLINGS[pooling](), name=f"{prefix}frame_pool")(activations)]
+    if motion:
+        change = FrameMotion(name=f"{prefix}frame_motion")(activations)
+        # Always max: where something moved most, however small the mover.
+        features.append(layers.TimeDistributed(layers.GlobalMaxPooling2D(), name=f"{prefix}motion_pool")(change))
+    return features
+
+
 def build_head(activation_shape: Sequence[int], classes: Sequence[str], normal_class: str,
                sample_fps: float, gru_units: int, dense_units: Sequence[int],
-               dropout: float, pooling: str = "avg") -> keras.Model:
+               dropout: float, pooling: str = "avg", motion: bool = False) -> keras.Model:
     """Everything after the backbone, as its own model: the part that runs once per window.
 
     The GRU is unrolled: tf2onnx cannot freeze the gradient of a while loop.
     pooling: "avg" (the paper's) or "max", which keeps a small actor's evidence from being
-    averaged away by the background.
+    averaged away by the background. motion: add each frame's change in activations.
     """
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling: expected one of {sorted(POOLINGS)}, got {pooling!r}")
     activations = keras.Input(tuple(activation_shape), name="activations")
-    x = layers.TimeDistributed(POOLINGS[pooling](), name="frame_pool")(activations)
+    pooled = pooled_frame_features(activations, pooling, motion)
     # Actors fill a few percent of a frame, so pooled features barely vary from frame to frame;
     # standardising each channel (over batch and time, not over space) lets the GRU see that.
     # Momentum 0.9: the running statistics follow features that change fast while training from
     # scratch (at Keras' 0.99 they lagged an epoch behind and validation swung by 0.3).
-    x = layers.BatchNormalization(momentum=0.9, name="pool_norm")(x)
+    x = layers.BatchNormalization(momentum=0.9, name="pool_norm")(pooled[0])
+    if motion:
+        # Projected and added rather than concatenated (see FrameMotion): the same as a GRU on
+        # the concatenation, up to the rank of the projection.
+        change = layers.BatchNormalization(momentum=0.9, name="motion_norm")(pooled[1])
+        x = layers.Add(name="frame_features")([x, layers.Dense(x.shape[-1], name="motion_proj")(change)])
     x = layers.GRU(gru_units, unroll=True, name="gru")(x)
     for i, units in enumerate(dense_units, start=1):
         x = layers.Dense(units, activation="relu", name=f"dense{i}")(x)
@@ -48,7 +64,8 @@ def build_head(activation_shape: Sequence[int], classes: Sequence[str], normal_c
 def build_convrnn(backbone: str = "compact", frames: int = 16, input_size: tuple[int, int] = (128, 128),
                   classes: Sequence[str] = DEFAULT_CLASSES, normal_class: str = "normal",
                   sample_fps: float = 5.0, gru_units: int = 64, dense_units: Sequence[int] = (64,),
-                  dropout: float = 0.3, weights: str | None = None, pooling: str = "avg") -> keras.Model:
+                  dropout: float = 0.3, weights: str | None = None, pooling: str = "avg",
+                  motion: bool = False) -> keras.Model:
     """uint8 BGR windows [B, T, H, W, 3] -> class logits [B, C].
 
     weights: the backbone's weights — None, "imagenet" (downloaded by Keras) or a file path.
@@ -61,7 +78,7 @@ def build_convrnn(backbone: str = "compact", frames: int = 16, input_size: tuple
     net = build_backbone(backbone, input_size, weights)
     activations = layers.TimeDistributed(net, name=TIME_DISTRIBUTED_NAME)(window)
     head = build_head(activations.shape[1:], classes, normal_class, sample_fps,
-                      gru_units, dense_units, dropout, pooling)
+                      gru_units, dense_units, dropout, pooling, motion)
     return keras.Model(window, head(activations), name=f"convrnn_{backbone}")
 
 

@@ -63,6 +63,24 @@ class ReflectPad2D(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vigil")
+class FrameMotion(keras.layers.Layer):
+    """|A_t - A_(t-1)| per frame of a window [B, T, ...] (zeros for its first frame).
+
+    Pooled activations say what a frame shows, not how it changed; a fight differs from people
+    standing close together mostly in that change. Computed in the head from cached per-frame
+    activations, so the backbone still runs once per frame, and Grad-CAM still flows through it.
+    """
+
+    def call(self, x):
+        change = x[:, 1:] - x[:, :-1]
+        # Pad, not concatenate: TF differentiates Concat with ConcatOffset, which ONNX lacks.
+        return ops.abs(ops.pad(change, [[0, 0], [1, 0]] + [[0, 0]] * (len(x.shape) - 2)))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="vigil")
 class Classifier(keras.layers.Dense):
     """The final dense layer, carrying what the bundle's manifest needs to know about the classes.
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from models.convrnn import TIME_DISTRIBUTED_NAME, build_convrnn, classifier_of
+from models.convrnn import TIME_DISTRIBUTED_NAME, build_convrnn, classifier_of, pooled_frame_features, split_convrnn
 from models.data import WindowSpec, count_windows, make_dataset
 from models.export import export_bundle
 from models.report import confusion_png, curves_png
@@ -46,6 +46,7 @@ class TrainConfig:
     weights: str | None = None
     normal_class: str = "normal"
     pooling: str = "avg"
+    motion: bool = False
     frame_loss: float = 0.5
     augment: bool = True
     resume: bool = False
@@ -92,9 +93,12 @@ def with_frame_loss(model: keras.Model) -> keras.Model:
     the backbone learn the events' look in tens of minutes. Exported bundles never contain it.
     """
     backbone_out = model.get_layer(TIME_DISTRIBUTED_NAME).output
-    pooled = keras.layers.TimeDistributed(keras.layers.GlobalMaxPooling2D(), name="aux_pool")(backbone_out)
+    motion = any(layer.name == "frame_motion" for layer in split_convrnn(model)[1].layers)
     classes = classifier_of(model).units
-    frame_logits = keras.layers.TimeDistributed(keras.layers.Dense(classes), name=FRAME_OUTPUT)(pooled)
+    per_feature = [keras.layers.Dense(classes, name=f"aux_logits{i}")(f) for i, f in
+                   enumerate(pooled_frame_features(backbone_out, "max", motion, prefix="aux_"))]
+    frame_logits = per_feature[0] if len(per_feature) == 1 else keras.layers.Add()(per_feature)
+    frame_logits = keras.layers.Identity(name=FRAME_OUTPUT)(frame_logits)
     return keras.Model(model.input, {"logits": model.output, FRAME_OUTPUT: frame_logits}, name=model.name)
 
 
@@ -137,7 +141,7 @@ def build_or_resume(cfg: TrainConfig, out: Path, classes: tuple[str, ...]) -> tu
     model = build_convrnn(cfg.backbone, frames=cfg.frames, input_size=(cfg.size, cfg.size), classes=classes,
                           normal_class=cfg.normal_class, sample_fps=cfg.sample_fps, gru_units=cfg.gru_units,
                           dense_units=cfg.dense_units, dropout=cfg.dropout, weights=cfg.weights,
-                          pooling=cfg.pooling)
+                          pooling=cfg.pooling, motion=cfg.motion)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     if cfg.frame_loss > 0:
         model = with_frame_loss(model)

@@ -143,10 +143,12 @@ def test_export_from_keras_file_matches(tiny_bundle, tmp_path):
     np.testing.assert_allclose(a.cam, b.cam, rtol=1e-6, atol=1e-7)
 
 
-def test_max_pooling_head_exports_and_matches(tmp_path):
+@pytest.mark.parametrize("head", [{"pooling": "max"}, {"pooling": "max", "motion": True}],
+                         ids=["max-pooling", "motion"])
+def test_head_variant_exports_and_matches(tmp_path, head):
     keras.utils.set_random_seed(4)
-    model = tiny_model(pooling="max")
-    bundle = open_bundle(export_bundle(model, tmp_path / "max"), providers=("cpu",))
+    model = tiny_model(**head)
+    bundle = open_bundle(export_bundle(model, tmp_path / "variant"), providers=("cpu",))
     frames = make_frames(3, 32, 32, seed=10)
     for target in (None, 2):
         assert_matches(bundle.full(frames, target=target), gradient_tape_reference(model, frames, target))

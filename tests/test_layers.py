@@ -5,7 +5,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from models.layers import FramePreprocess, ReflectPad2D  # noqa: E402
+from models.layers import FrameMotion, FramePreprocess, ReflectPad2D  # noqa: E402
 from tests.conftest import make_frames  # noqa: E402
 
 
@@ -60,3 +60,10 @@ def test_backbone_weights_file_is_loaded(tmp_path):
     loaded = build_backbone("compact", (32, 32), weights=str(tmp_path / "compact.weights.h5"))
     frames = make_frames(2, 32, 32)
     np.testing.assert_allclose(np.asarray(loaded(frames)), np.asarray(source(frames)), rtol=1e-6)
+
+
+def test_frame_motion_is_the_absolute_change_since_the_previous_frame():
+    window = np.random.default_rng(0).normal(size=(2, 4, 3, 3, 5)).astype(np.float32)
+    motion = np.asarray(FrameMotion()(window))
+    np.testing.assert_array_equal(motion[:, 0], 0.0)
+    np.testing.assert_allclose(motion[:, 1:], np.abs(window[:, 1:] - window[:, :-1]), rtol=1e-6)

@@ -11,6 +11,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
+import keras  # noqa: E402
+
 from models.train import TrainConfig, class_weights, train  # noqa: E402
 from streamer import synth  # noqa: E402
 from streamer.bundle import open_bundle  # noqa: E402
@@ -52,12 +54,15 @@ def test_training_lowers_the_loss_and_writes_report_and_bundle(tiny_data, tmp_pa
 
 
 def test_resume_continues_where_it_stopped(tiny_data, tmp_path):
+    # With the motion head: its extra layers must survive saving, resuming and export.
     run = tmp_path / "run"
-    train(tiny_config(tiny_data, run, epochs=2))
+    train(tiny_config(tiny_data, run, epochs=2, motion=True))
     assert json.loads((run / "state.json").read_text()) == {"epochs_done": 2}
-    train(tiny_config(tiny_data, run, epochs=3, resume=True))
+    train(tiny_config(tiny_data, run, epochs=3, resume=True, motion=True))
     assert json.loads((run / "state.json").read_text()) == {"epochs_done": 3}
     assert len(losses(run)) == 3
+    head = keras.models.load_model(run / "bundle" / "model.keras").get_layer("head")
+    assert "frame_motion" in [layer.name for layer in head.layers]
 
 
 def test_class_weights_balance_a_rare_class():
