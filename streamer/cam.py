@@ -19,6 +19,15 @@ def peak(cam: np.ndarray) -> tuple[int, int]:
     return int(x), int(y)
 
 
+def trajectory(maps_up: np.ndarray) -> tuple[list[tuple[int, int]], list[float]]:
+    """Each frame's peak (x, y) over maps [T, H, W], and the jump from the previous frame's peak
+    as a share of the frame's diagonal (0 for the first): does attention jump between frames?"""
+    peaks = [peak(m) for m in maps_up]
+    diagonal = float(np.hypot(*maps_up.shape[1:]))
+    jumps = [0.0] + [float(np.hypot(b[0] - a[0], b[1] - a[1]) / diagonal) for a, b in zip(peaks, peaks[1:])]
+    return peaks, jumps
+
+
 def grow(box: Box, margin: int, size: tuple[int, int]) -> Box:
     """The box widened by margin pixels on each side, clipped to a frame of size (H, W)."""
     h, w = size

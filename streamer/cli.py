@@ -165,6 +165,29 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    from models.explain import ExplainError
+    from models.explain_job import ExplainOptions, format_methods, run_compare_methods, run_explain
+
+    opts = ExplainOptions(bundle=args.bundle, video=args.video, out=args.out, window_index=args.window_index,
+                          start=args.start, every=args.all, classes=args.target or [],
+                          methods=tuple(args.methods or ()), compare=args.compare or [], hop_seconds=args.hop,
+                          smooth_samples=args.smooth_samples, limit=args.limit)
+    try:
+        if args.compare_methods:
+            table = run_compare_methods(opts)
+            print(format_methods(table))
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / "methods.json").write_text(json.dumps(table, indent=2) + "\n")
+            return 0
+        result = run_explain(opts)
+    except (ExplainError, ValueError, OSError) as err:
+        print(f"vigil explain: {err}", file=sys.stderr)
+        return 1
+    print(f"{result['report']}: {result['windows']} window(s) explained, {len(result['files'])} files")
+    return 0
+
+
 def cmd_run(args) -> int:
     from streamer.bundle import BundleError
     from streamer.config import ConfigError, load_config
@@ -254,6 +277,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="also write the report as JSON here")
     p.add_argument("--providers", default="tensorrt,cuda,cpu")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("explain", help="Grad-CAM, Grad-CAM++, Ablation-CAM, saliency, feature maps, filters "
+                       "for windows of a clip, as PNGs, MP4, JSON and an HTML report (needs 'train')")
+    p.add_argument("bundle", help="a bundle folder with model.keras")
+    p.add_argument("video", help="a video file (or, with --compare-methods, a class-per-folder data set)")
+    p.add_argument("--out", required=True, help="report folder to write")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--window-index", type=int, help="the I-th window (one every --hop seconds)")
+    which.add_argument("--start", type=float, help="the window starting at S seconds")
+    which.add_argument("--all", action="store_true", help="every window (default: the most suspicious one)")
+    p.add_argument("--class", dest="target", action="append", metavar="CLASS",
+                   help="explain this class (repeatable; default: the predicted class)")
+    p.add_argument("--methods", nargs="+", help="default: all (gradcam gradcam++ ablation gradcam-smoothed "
+                   "saliency smoothgrad)")
+    p.add_argument("--compare", nargs="+", metavar="BUNDLE", help="also explain the same moment with these bundles")
+    p.add_argument("--compare-methods", action="store_true",
+                   help="print every method's pointing game on clips with ground truth")
+    p.add_argument("--hop", type=float, default=0.8, help="seconds between windows")
+    p.add_argument("--smooth-samples", type=int, default=8, help="noisy copies for SmoothGrad")
+    p.add_argument("--limit", type=int, default=10, help="clips per class for --compare-methods on a data set")
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("inspect", help="open a bundle with the runtime and explain one window")
     p.add_argument("bundle")

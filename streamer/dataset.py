@@ -59,7 +59,8 @@ def probe_video(path: Path) -> tuple[float, int, int, int]:
     return float(fps), count, width, height
 
 
-def _sidecar(path: Path) -> tuple[tuple[int, int] | None, dict[int, list[Box]] | None]:
+def read_sidecar(path: Path) -> tuple[tuple[int, int] | None, dict[int, list[Box]] | None]:
+    """The ground truth next to a clip (same stem, .json): event frame range and boxes per frame."""
     side = path.with_suffix(".json")
     if not side.is_file():
         return None, None
@@ -71,6 +72,16 @@ def _sidecar(path: Path) -> tuple[tuple[int, int] | None, dict[int, list[Box]] |
     except (ValueError, KeyError, TypeError) as err:
         raise DatasetError(f"{side}: bad ground-truth sidecar ({err})") from None
     return span, boxes
+
+
+def open_clip(path: str | Path, label: int = -1) -> Clip:
+    """One video (with its ground truth when a sidecar exists), outside any data set."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such video file")
+    fps, count, width, height = probe_video(path)
+    event, boxes = read_sidecar(path)
+    return Clip(path, label, fps, count, width, height, event, boxes)
 
 
 def order_classes(names: list[str], normal_class: str) -> tuple[str, ...]:
@@ -107,7 +118,7 @@ def index_dataset(root: str | Path, normal_class: str = "normal", min_frames: in
         for path in videos:
             try:
                 fps, count, width, height = probe_video(path)
-                event, boxes = _sidecar(path)
+                event, boxes = read_sidecar(path)
             except DatasetError as err:
                 skipped.append(f"{err}: skipped")
                 continue
@@ -163,6 +174,34 @@ def read_frames(path: Path, indices: set[int] | list[int], size: tuple[int, int]
     if len(out) != len(wanted):
         raise DatasetError(f"{path}: video ended at frame {index}, frames up to {last} were expected")
     return out
+
+
+def iter_window_frames(path: Path, windows: list[list[int]], size: tuple[int, int] | None = None):
+    """(window, {frame number: frame}) for windows sorted by start, decoding the clip once and
+    holding only the frames still wanted: a long clip's every window in bounded memory."""
+    pending = sorted(range(len(windows)), key=lambda i: windows[i][0])
+    wanted = {f for w in windows for f in w}
+    held: dict[int, np.ndarray] = {}
+    capture = cv2.VideoCapture(str(path))
+    try:
+        index = 0
+        while pending:
+            window = windows[pending[0]]
+            if all(f in held for f in window):
+                yield window, {f: held[f] for f in window}
+                pending.pop(0)
+                needed = {f for i in pending for f in windows[i]}
+                held = {f: v for f, v in held.items() if f in needed}
+                continue
+            if not capture.grab():
+                raise DatasetError(f"{path}: video ended at frame {index}, frames up to {max(window)} were expected")
+            if index in wanted:
+                ok, frame = capture.retrieve()
+                if ok:
+                    held[index] = to_model_input(frame, size) if size else frame
+            index += 1
+    finally:
+        capture.release()
 
 
 def split_by_file(clips: tuple[Clip, ...], val_fraction: float, seed: int) -> tuple[list[Clip], list[Clip]]:
