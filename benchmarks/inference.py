@@ -1,15 +1,17 @@
 """Per-window inference cost: naive (backbone over all T frames each window) vs the per-frame
 activation cache at several strides, and the price of explanations (head with gradients + CAM vs a
-logits-only head). Everything is measured side by side in one run on ONNX Runtime; prints JSON.
+logits-only head); backbone batch sizes and ORT thread counts; ONNX Runtime vs TensorFlow on the
+same window. Everything is measured side by side in one run; prints JSON.
 
     python benchmarks/inference.py                      # compact at 128 px and VGG19 at 224 px, T=16
-    python benchmarks/inference.py --backbones compact --quick
+    python benchmarks/inference.py --backbones compact,mobilenetv2 --quick
 Needs the 'train' extra (it exports fresh models).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -53,7 +55,36 @@ def logits_only_head(model, out: Path) -> Path:
     return path
 
 
-def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeats: int, workdir: Path) -> dict:
+def tensorflow_timings(model, window: np.ndarray, activations: np.ndarray, repeats: int) -> dict:
+    """The same window in TensorFlow: the backbone per frame and the explained head as tf.functions
+    (traced once, as a serving loop would), and a plain Keras call on the whole window."""
+    import tensorflow as tf
+
+    from models.convrnn import split_convrnn
+    from models.gradcam import explain_head
+
+    backbone, head = split_convrnn(model)
+    backbone_fn = tf.function(lambda x: backbone(x, training=False))
+    head_fn = tf.function(lambda a, t: explain_head(head, a, t))
+    frame, acts, target = tf.constant(window[:1]), tf.constant(activations[None]), tf.constant([-1])
+    return {"backbone_ms_per_frame": round(timed(lambda: backbone_fn(frame).numpy(), repeats) * 1e3, 3),
+            "head_explained_ms": round(timed(lambda: head_fn(acts, target)["cam"].numpy(), repeats) * 1e3, 3),
+            "keras_call_window_logits_ms": round(timed(lambda: np.asarray(model(window[None], training=False)),
+                                                       max(3, repeats // 3)) * 1e3, 3)}
+
+
+def batch_throughput(session, frames: np.ndarray, batches: list[int], repeats: int) -> dict:
+    """Backbone frames per second at each batch size (several cameras' frames share one call)."""
+    name = session.get_inputs()[0].name
+    out = {}
+    for b in batches:
+        batch = np.resize(frames, (b, *frames.shape[1:]))
+        out[str(b)] = round(b / timed(lambda: session.run(None, {name: batch}), repeats), 2)
+    return out
+
+
+def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeats: int, workdir: Path,
+                   batches: list[int], threads: list[int]) -> dict:
     import keras
 
     from models.convrnn import build_convrnn
@@ -89,26 +120,41 @@ def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeat
     stride = 4 if 4 in strides else strides[0]
     result["explanation_overhead_window"] = round(
         (stride * per_frame + head_explained) / (stride * per_frame + head_logits), 3)
+    backbone_file = bundle_dir / "backbone.onnx"
+    result["backbone_frames_per_s_by_batch"] = batch_throughput(
+        create_session(backbone_file, ("cpu",)), window, batches, max(3, repeats // 3))
+    result["backbone_ms_per_frame_by_threads"] = {
+        str(n): round(timed(lambda s=create_session(backbone_file, ("cpu",), threads=n): s.run(
+            None, {"frames": window[:1]}), repeats) * 1e3, 3) for n in threads}
+    tf_times = tensorflow_timings(model, window, activations, repeats)
+    result["tensorflow"] = tf_times
+    result["tensorflow_over_onnxruntime"] = {
+        "backbone": round(tf_times["backbone_ms_per_frame"] / result["backbone_ms_per_frame"], 2),
+        "head_explained": round(tf_times["head_explained_ms"] / result["head_explained_ms"], 2)}
     return result
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbones", default="compact,vgg19")
+    parser.add_argument("--backbones", default="compact,mobilenetv2,vgg19")
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--strides", default="1,4,8")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--batches", default="1,2,4,8,16,32", help="backbone batch sizes")
+    parser.add_argument("--threads", default=None, help="ORT intra-op threads to try (default: 1 and all cores)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the script runs")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
     strides = [int(s) for s in args.strides.split(",")]
     frames, repeats = (4, 3) if args.quick else (args.frames, args.repeats)
     strides = [s for s in strides if s <= frames]
+    batches = [1, 2] if args.quick else [int(b) for b in args.batches.split(",")]
+    threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, os.cpu_count() or 1})
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.backbones.split(","):
             size = 32 if args.quick else DEFAULT_SIZES[name]
-            results.append(bench_backbone(name, frames, size, strides, repeats, Path(tmp)))
+            results.append(bench_backbone(name, frames, size, strides, repeats, Path(tmp), batches, threads))
     report = {"benchmark": "inference", "machine": machine_info(), "results": results}
     emit(report, args.out)
     return 0

@@ -1,8 +1,10 @@
 """The real `vigil run` pipeline, headless, on video files paced in real time: analysed fps, drops by
 reason, capture-to-decision latency percentiles, overlay ms per frame, CPU and RSS over time, for
-1, 2, 4, ... cameras until analysis drops appear. Prints JSON.
+1, 2, 4, ... cameras until analysis drops appear; per resolution, from files or a local RTSP server.
+Prints JSON.
 
     python benchmarks/pipeline.py --bundle models/demo --seconds 30 --cameras 1,2,4
+    python benchmarks/pipeline.py --resolutions 1280x720,1920x1080 --rtsp --cameras 1,2,4,8
 """
 
 from __future__ import annotations
@@ -46,11 +48,17 @@ def percentiles(values: list[float]) -> dict:
     return {f"p{q}": round(float(np.percentile(a, q)), 1) for q in (50, 95, 99)}
 
 
-def run_once(bundle: str, video: Path, cameras: int, seconds: float, workdir: Path) -> dict:
+def camera_config(name: str, source: str) -> dict:
+    if source.startswith("rtsp://"):
+        return {"name": name, "source": source}
+    return {"name": name, "source": source, "loop": True, "realtime": True}
+
+
+def run_once(bundle: str, source: str, cameras: int, seconds: float, workdir: Path) -> dict:
     data = {"model": {"bundle": bundle, "providers": ["cpu"]},
             "alerts": {"directory": str(workdir / "alerts")},
             "overlay": {"display": "headless"}, "metrics": {"enabled": False},
-            "cameras": [{"name": f"cam{i}", "source": str(video), "loop": True, "realtime": True} for i in range(cameras)]}
+            "cameras": [camera_config(f"cam{i}", source) for i in range(cameras)]}
     config = parse_config(data)
     monitor = build_monitor(config, threading.Event())
     latencies: list[float] = []
@@ -95,31 +103,61 @@ def run_once(bundle: str, video: Path, cameras: int, seconds: float, workdir: Pa
                                                                      "max": round(max(rss))}}
 
 
+def generated_scene(workdir: Path, resolution: str, quick: bool) -> Path:
+    width, height = (int(v) for v in resolution.split("x"))
+    video = workdir / f"scene-{resolution}.mp4"
+    synth.make_demo(video, seed=11, width=width, height=height, fps=25.0,
+                    timeline=(("normal", 4.0 if quick else 20.0),))
+    return video
+
+
+def sources(video: Path, rtsp: bool):
+    """(kind, source, server): the file paced in real time, then (with rtsp) the same file served
+    over RTSP by a local server, started here and killed by the caller."""
+    yield "file", str(video), None
+    if rtsp:
+        from tests.rtsp import RtspServer, gst_rtsp_available
+
+        if not gst_rtsp_available():
+            raise SystemExit("--rtsp needs ffmpeg and GStreamer's RTSP server (Debian gir1.2-gst-rtsp-server-1.0)")
+        server = RtspServer(video)
+        server.start()
+        time.sleep(2.0)          # the feeder's first keyframe
+        yield "rtsp", server.url, server
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default="models/demo")
     parser.add_argument("--video", help="source file (default: a generated 720p 25 fps scene)")
     parser.add_argument("--cameras", default="1,2,4")
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--resolutions", default="1280x720", help="generated sources, e.g. 1280x720,1920x1080")
+    parser.add_argument("--rtsp", action="store_true",
+                        help="also serve each source from a local RTSP server (GStreamer + ffmpeg) and measure that")
     parser.add_argument("--quick", action="store_true", help="one camera, small video, a few seconds")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
+    counts = [1] if args.quick else [int(c) for c in args.cameras.split(",")]
+    seconds = 3.0 if args.quick else args.seconds
+    resolutions = ["320x180"] if args.quick else args.resolutions.split(",")
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        video = Path(args.video) if args.video else workdir / "scene.mp4"
-        if not args.video:
-            size = (320, 180) if args.quick else (1280, 720)
-            synth.make_demo(video, seed=11, width=size[0], height=size[1], fps=25.0,
-                            timeline=(("normal", 4.0 if args.quick else 20.0),))
-        counts = [1] if args.quick else [int(c) for c in args.cameras.split(",")]
-        seconds = 3.0 if args.quick else args.seconds
-        runs = []
-        for n in counts:
-            runs.append(run_once(args.bundle, video, n, seconds, workdir))
-            if runs[-1]["analysis_drops"]:
-                break   # this machine's limit is reached
+        for resolution in ([None] if args.video else resolutions):
+            video = Path(args.video) if args.video else generated_scene(workdir, resolution, args.quick)
+            for kind, source, server in sources(video, args.rtsp):
+                try:
+                    for n in counts:
+                        runs.append({"source": kind, "resolution": resolution or "file",
+                                     **run_once(args.bundle, source, n, seconds, workdir)})
+                        if runs[-1]["analysis_drops"]:
+                            break   # this machine's limit is reached
+                finally:
+                    if server is not None:
+                        server.kill()
     report = {"benchmark": "pipeline", "machine": machine_info(), "bundle": args.bundle,
-              "video": "generated" if not args.video else os.path.basename(args.video), "runs": runs}
+              "video": "generated 25 fps" if not args.video else os.path.basename(args.video), "runs": runs}
     emit(report, args.out)
     return 0
 

@@ -121,7 +121,6 @@ def importance_png(result) -> np.ndarray:
     across the window, raw and smoothed in time (does attention jump?)."""
     t = len(result.frames)
     thumbs = [tile(im, width=TILE_WIDTH // 2) for im in result.images]
-    th = thumbs[0].shape[0]
     strip = np.hstack(thumbs)
     bars = np.full((110, strip.shape[1], 3), 255, np.uint8)
     values = result.importance

@@ -26,6 +26,8 @@ def test_inference_benchmark_runs():
     assert r["backbone"] == "compact" and r["naive_window_ms"] > 0
     assert set(r["cached"]) == {"1", "4"} and all(v["speedup_vs_naive"] > 0 for v in r["cached"].values())
     assert r["explanation_overhead_head"] > 0
+    assert set(r["backbone_frames_per_s_by_batch"]) == {"1", "2"}
+    assert r["backbone_ms_per_frame_by_threads"] and r["tensorflow_over_onnxruntime"]["head_explained"] > 0
 
 
 def test_pipeline_benchmark_runs(tiny_bundle):
@@ -34,3 +36,14 @@ def test_pipeline_benchmark_runs(tiny_bundle):
     assert r["cameras"] == 1 and r["analysed_fps_per_camera"] > 0
     assert {"p50", "p95", "p99"} == set(r["decision_latency_ms"]) == set(r["overlay_ms_per_frame"])
     assert r["rss_mb"]["max"] >= r["rss_mb"]["start"] > 0
+
+
+@pytest.mark.rtsp
+def test_pipeline_benchmark_runs_over_rtsp(tiny_bundle):
+    from tests.rtsp import gst_rtsp_available
+
+    if not gst_rtsp_available():
+        pytest.skip("needs ffmpeg and GStreamer's RTSP server (Debian gir1.2-gst-rtsp-server-1.0, python3-gi)")
+    report = run("pipeline.py", "--bundle", str(tiny_bundle), "--quick", "--rtsp")
+    assert [(r["source"], r["resolution"]) for r in report["runs"]] == [("file", "320x180"), ("rtsp", "320x180")]
+    assert report["runs"][1]["analysed_fps_per_camera"] > 0

@@ -22,6 +22,7 @@ from streamer import synth
 from streamer.config import parse_config
 from streamer.monitor import build_monitor
 from tests.conftest import REPO
+from tests.rtsp import free_port
 
 SECRET = "hunter2"
 
@@ -31,12 +32,6 @@ def clip(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("clip") / "street.mp4"
     synth.make_demo(path, seed=3, width=320, height=180, fps=10.0, timeline=(("normal", 4.0),))
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def config_dict(bundle: Path, cameras: list[dict], tmp_path: Path, **sections) -> dict:

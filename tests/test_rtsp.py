@@ -3,61 +3,18 @@ a stalled one is caught by the watchdog."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 from streamer import synth
 from streamer.config import parse_config
 from streamer.monitor import build_monitor
-from tests.conftest import REPO
-from tests.test_monitor import config_dict, free_port
+from tests.rtsp import RtspServer, gst_rtsp_available
+from tests.test_monitor import config_dict
 
 pytestmark = pytest.mark.rtsp
-SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-def gst_rtsp_available() -> bool:
-    if shutil.which("ffmpeg") is None or not os.path.exists(SYSTEM_PYTHON):
-        return False
-    probe = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
-    return subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, timeout=30).returncode == 0
-
-
-class RtspServer:
-    """GStreamer's RTSP server, fed in real time by ffmpeg; can be killed, restarted, frozen."""
-
-    def __init__(self, clip: Path):
-        self.clip, self.port, self.rtp_port = clip, free_port(), free_port()
-        self.server = self.feeder = None
-
-    @property
-    def url(self) -> str:
-        return f"rtsp://127.0.0.1:{self.port}/cam"
-
-    def start(self) -> None:
-        self.server = subprocess.Popen([SYSTEM_PYTHON, str(REPO / "tests" / "rtsp_server.py"), str(self.port),
-                                        str(self.rtp_port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert self.server.stdout.readline().strip() == "ready"
-        self.feeder = subprocess.Popen(
-            ["ffmpeg", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", str(self.clip), "-an", "-c:v", "libx264",
-             "-preset", "ultrafast", "-tune", "zerolatency", "-g", "10", "-f", "rtp", f"rtp://127.0.0.1:{self.rtp_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def kill(self) -> None:
-        for proc in (self.feeder, self.server):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-
-    def freeze(self, frozen: bool) -> None:
-        os.kill(self.server.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
 
 
 @pytest.fixture
