@@ -78,12 +78,36 @@ def strided_slice_index(shape, begin, end, strides, masks: dict[str, int]) -> tu
     return tuple(index)
 
 
+def contiguous_pads(shape, index: tuple) -> tuple[list[int], list[int]] | None:
+    """For a slice that takes one contiguous block (steps of 1, single indices, no new or elided
+    axes): the block's shape with taken-out axes kept as 1, and ONNX Pad's pads that put it back
+    in place. None for any other slice."""
+    if len(index) > len(shape):
+        return None
+    block, before, after = [], [], []
+    for size, item in zip(shape, list(index) + [slice(None)] * (len(shape) - len(index))):
+        if isinstance(item, int):
+            start = item + size if item < 0 else item
+            stop = start + 1
+        elif isinstance(item, slice) and item.step in (None, 1):
+            start, stop, _ = item.indices(size)
+            stop = max(start, stop)
+        else:
+            return None
+        block.append(stop - start)
+        before.append(start)
+        after.append(size - stop)
+    return block, before + after
+
+
 @tf_op("StridedSliceGrad")
 class StridedSliceGrad:
-    """StridedSliceGrad(shape, begin, end, strides, dy): dy scattered into zeros of `shape`.
+    """StridedSliceGrad(shape, begin, end, strides, dy): dy put back into zeros of `shape`.
 
-    All but dy must be constants (they are for static shapes): the scatter positions are worked
-    out here with numpy's own slicing, so every mask combination matches TF exactly.
+    All but dy must be constants (they are for static shapes). A contiguous block (the GRU's
+    per-step slices, FrameMotion's shifted windows) becomes a Pad: a copy. Any other slice becomes
+    a ScatterElements whose positions are worked out here with numpy's own slicing, so every mask
+    combination matches TF exactly; it costs several times a Pad on large tensors.
     """
 
     @classmethod
@@ -98,9 +122,19 @@ class StridedSliceGrad:
         shape, begin, end, strides = constants
         masks = {k: node.get_attr_value(k, 0) for k in
                  ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")}
+        index = strided_slice_index(shape, begin, end, strides, masks)
+        padding = contiguous_pads(tuple(int(n) for n in shape), index)
+        if padding is not None:
+            block, pads = padding
+            block_shape = ctx.make_const(utils.make_name(f"{node.name}_block"), np.asarray(block, np.int64)).output[0]
+            placed = ctx.make_node("Reshape", [dy, block_shape]).output[0]
+            pads_const = ctx.make_const(utils.make_name(f"{node.name}_pads"), np.asarray(pads, np.int64)).output[0]
+            node.type = "Pad"
+            node.attr.clear()
+            ctx.replace_inputs(node, [placed, pads_const])
+            return
         size = int(np.prod(shape))
-        positions = np.arange(size, dtype=np.int64).reshape(shape)
-        positions = positions[strided_slice_index(shape, begin, end, strides, masks)].reshape(-1)
+        positions = np.arange(size, dtype=np.int64).reshape(shape)[index].reshape(-1)
 
         dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(dy))
         zeros = ctx.make_const(utils.make_name(f"{node.name}_zeros"), np.zeros(size, dtype)).output[0]

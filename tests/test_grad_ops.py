@@ -35,6 +35,8 @@ SLICES = [
     ("ellipsis", lambda x: x[..., 2]),
     ("new_axis", lambda x: x[:, tf.newaxis, 1:3]),
     ("begin_end_masks", lambda x: x[:2, 1:]),
+    ("negative_index", lambda x: x[-1, :-2]),
+    ("empty", lambda x: x[3:1]),
 ]
 
 OPS = [
@@ -58,3 +60,19 @@ def test_strided_slice_index_reproduces_tf_masks():
     index = strided_slice_index(x.shape, [2, 3, 1], [3, 0, 4], [1, 1, 2], masks)
     expected = tf.raw_ops.StridedSlice(input=x, begin=[2, 3, 1], end=[3, 0, 4], strides=[1, 1, 2], **masks).numpy()
     np.testing.assert_array_equal(x[index], expected)
+
+
+@pytest.mark.parametrize("fn,op", [(lambda x: x[:, 1], "Pad"), (lambda x: x[1:, :-1], "Pad"),
+                                   (lambda x: x[:, ::2], "ScatterElements")])
+def test_contiguous_slices_become_a_pad(fn, op):
+    """A block slice's gradient is a copy (Pad), not a scatter: the motion head slices its whole
+    activation window twice, and the GRU slices every step."""
+    def grad(inp):
+        with tf.GradientTape() as tape:
+            tape.watch(inp)
+            y = tf.reduce_sum(fn(inp) ** 2)
+        return {"dx": tape.gradient(y, inp)}
+
+    proto = convert(grad, [tf.TensorSpec((4, 5), tf.float32, name="x")])
+    kinds = {n.op_type for n in proto.graph.node}
+    assert op in kinds and ({"Pad", "ScatterElements"} - {op}).isdisjoint(kinds), kinds
