@@ -152,6 +152,7 @@ def explain_window(explainer: Explainer, index: int, window: list[int], images: 
 
 def windows_of(explainer: Explainer, clip: Clip, hop_seconds: float) -> list[list[int]]:
     m = explainer.manifest
+    # The whole clip, not only a sidecar's event range: an investigator asks about any moment.
     windows = clip_windows(Clip(clip.path, clip.label, clip.fps, clip.frames, clip.width, clip.height),
                            m.frames, m.sample_fps, hop_seconds)
     if not windows:

@@ -47,17 +47,15 @@ def window_sections(result, classes, names: dict[str, str], compare_name: str | 
     """The HTML section of one explained window."""
     top = int(np.argmax(result.probs))
     table = [["class", "probability"]] + [[c, f"{float(p):.3f}"] for c, p in zip(classes, result.probs)]
-    pointing = [[METHOD_LABELS.get(m, m), s["frames"], s["pointing_game"], s["energy_in_box"], s["centre_prior"],
-                 s["random_point"]] for m, s in result.pointing.items()]
+    pointing = [["method (ground truth)", "frames", "pointing game", "energy in box", "centre prior", "random point"]]
+    pointing += [[METHOD_LABELS.get(m, m), s["frames"], s["pointing_game"], s["energy_in_box"], s["centre_prior"],
+                  s["random_point"]] for m, s in result.pointing.items()]
     text = [f"Frames {result.frames[0]}..{result.frames[-1]} ({result.times[0]:.2f} to {result.times[-1]:.2f} s). "
             f"The model says {classes[top]} ({float(result.probs[top]):.2f}); the maps explain "
             f"{classes[result.target]}."]
-    if pointing:
-        text.append("Ground truth: " + "; ".join(f"{r[0]} pointing game {r[2]:.2f} (centre prior {r[4]:.2f}, "
-                                                   f"random {r[5]:.2f})" for r in pointing))
     images = [names["methods"], names["importance"], names["features"]] + ([compare_name] if compare_name else [])
-    return {"heading": f"Window {result.index}: {classes[result.target]}", "text": text, "table": table,
-            "images": images}
+    return {"heading": f"Window {result.index}: {classes[result.target]}", "text": text,
+            "tables": [table] + ([pointing] if len(pointing) > 1 else []), "images": images}
 
 
 def run_explain(opts: ExplainOptions) -> dict:

@@ -267,11 +267,11 @@ def write_html(out: Path, title: str, sections: list[dict], files: list[str]) ->
         parts.append(f"<h2>{esc(section['heading'])}</h2>")
         for paragraph in section.get("text", []):
             parts.append(f"<p class='why'>{esc(paragraph)}</p>")
-        if section.get("table"):
-            head, *body = section["table"]
-            parts.append("<table><tr>" + "".join(f"<th>{esc(str(h))}</th>" for h in head) + "</tr>")
+        for table in section.get("tables", []):
+            head, *body = table
+            parts.append("<p><table><tr>" + "".join(f"<th>{esc(str(h))}</th>" for h in head) + "</tr>")
             parts += ["<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in row) + "</tr>" for row in body]
-            parts.append("</table>")
+            parts.append("</table></p>")
         for name in section.get("images", []):
             parts.append(f"<p><a href='{esc(name)}'><img src='{data_uri(out / name)}' alt='{esc(name)}'></a></p>")
     parts.append("<h2>Files</h2><ul>" + "".join(f"<li><a href='{esc(f)}'>{esc(f)}</a></li>" for f in files) + "</ul>")
