@@ -83,29 +83,24 @@ def batch_throughput(session, frames: np.ndarray, batches: list[int], repeats: i
     return out
 
 
-def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeats: int, workdir: Path,
-                   batches: list[int], threads: list[int]) -> dict:
-    import keras
-
-    from models.convrnn import build_convrnn
-    from models.export import export_bundle
+def bench_provider(bundle_dir: Path, logits_path: Path, window: np.ndarray, provider: str, strides: list[int],
+                   repeats: int, batches: list[int]) -> dict:
+    """Every per-window cost on one execution provider, side by side."""
     from streamer.bundle import open_bundle
     from streamer.providers import create_session
 
-    keras.utils.set_random_seed(0)
-    model = build_convrnn(name, frames=frames, input_size=(size, size))
-    bundle_dir = export_bundle(model, workdir / name)
-    bundle = open_bundle(bundle_dir, providers=("cpu",))
-    logits_session = create_session(logits_only_head(model, workdir / name), ("cpu",))
-    rng = np.random.default_rng(0)
-    window = rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
+    started = time.perf_counter()
+    bundle = open_bundle(bundle_dir, providers=(provider,))
+    bundle.warm_up()     # TensorRT builds its engines here (minutes, once; then from the disk cache)
+    first_call = time.perf_counter() - started
+    logits_session = create_session(logits_path, (provider,))
+    frames = len(window)
     activations = bundle.backbone(window)
-
     per_frame = timed(lambda: bundle.backbone(window[:1]), repeats)
     head_explained = timed(lambda: bundle.head(activations), repeats)
     head_logits = timed(lambda: logits_session.run(["logits"], {"activations": activations[None]}), repeats)
     naive = timed(lambda: bundle.head(bundle.backbone(window)), max(3, repeats // 3))
-    result = {"backbone": name, "frames": frames, "input_size": size,
+    result = {"provider": bundle.provider, "asked": provider, "open_and_warm_up_s": round(first_call, 2),
               "activation_shape": list(bundle.manifest.activation_shape),
               "backbone_ms_per_frame": round(per_frame * 1e3, 3),
               "head_explained_ms": round(head_explained * 1e3, 3), "head_logits_only_ms": round(head_logits * 1e3, 3),
@@ -120,18 +115,43 @@ def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeat
     stride = 4 if 4 in strides else strides[0]
     result["explanation_overhead_window"] = round(
         (stride * per_frame + head_explained) / (stride * per_frame + head_logits), 3)
-    backbone_file = bundle_dir / "backbone.onnx"
-    result["backbone_frames_per_s_by_batch"] = batch_throughput(
-        create_session(backbone_file, ("cpu",)), window, batches, max(3, repeats // 3))
-    result["backbone_ms_per_frame_by_threads"] = {
-        str(n): round(timed(lambda s=create_session(backbone_file, ("cpu",), threads=n): s.run(
-            None, {"frames": window[:1]}), repeats) * 1e3, 3) for n in threads}
-    tf_times = tensorflow_timings(model, window, activations, repeats)
-    result["tensorflow"] = tf_times
-    result["tensorflow_over_onnxruntime"] = {
-        "backbone": round(tf_times["backbone_ms_per_frame"] / result["backbone_ms_per_frame"], 2),
-        "head_explained": round(tf_times["head_explained_ms"] / result["head_explained_ms"], 2)}
+    backbone_session = create_session(bundle_dir / "backbone.onnx", (provider,))
+    result["backbone_frames_per_s_by_batch"] = batch_throughput(backbone_session, window, batches,
+                                                                max(3, repeats // 3))
     return result
+
+
+def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeats: int, workdir: Path,
+                   batches: list[int], threads: list[int], providers: list[str]) -> list[dict]:
+    """One exported model, timed on each provider; on the CPU also per thread count and in TF."""
+    import keras
+
+    from models.convrnn import build_convrnn
+    from models.export import export_bundle
+    from streamer.providers import create_session
+
+    keras.utils.set_random_seed(0)
+    model = build_convrnn(name, frames=frames, input_size=(size, size))
+    bundle_dir = export_bundle(model, workdir / name)
+    logits_path = logits_only_head(model, workdir / name)
+    window = np.random.default_rng(0).integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
+    results = []
+    for provider in providers:
+        result = {"backbone": name, "frames": frames, "input_size": size,
+                  **bench_provider(bundle_dir, logits_path, window, provider, strides, repeats, batches)}
+        if result["provider"] == "cpu":
+            backbone_file = bundle_dir / "backbone.onnx"
+            result["backbone_ms_per_frame_by_threads"] = {
+                str(n): round(timed(lambda s=create_session(backbone_file, ("cpu",), threads=n): s.run(
+                    None, {"frames": window[:1]}), repeats) * 1e3, 3) for n in threads}
+            activations = np.asarray(model.get_layer("time_distributed").layer(window, training=False))
+            tf_times = tensorflow_timings(model, window, activations, repeats)
+            result["tensorflow"] = tf_times
+            result["tensorflow_over_onnxruntime"] = {
+                "backbone": round(tf_times["backbone_ms_per_frame"] / result["backbone_ms_per_frame"], 2),
+                "head_explained": round(tf_times["head_explained_ms"] / result["head_explained_ms"], 2)}
+        results.append(result)
+    return results
 
 
 def main(argv=None) -> int:
@@ -140,6 +160,7 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--strides", default="1,4,8")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--providers", default="cpu", help="e.g. tensorrt,cuda,cpu: each is timed")
     parser.add_argument("--batches", default="1,2,4,8,16,32", help="backbone batch sizes")
     parser.add_argument("--threads", default=None, help="ORT intra-op threads to try (default: 1 and all cores)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the script runs")
@@ -149,12 +170,13 @@ def main(argv=None) -> int:
     frames, repeats = (4, 3) if args.quick else (args.frames, args.repeats)
     strides = [s for s in strides if s <= frames]
     batches = [1, 2] if args.quick else [int(b) for b in args.batches.split(",")]
+    providers = args.providers.split(",")
     threads = [int(t) for t in args.threads.split(",")] if args.threads else sorted({1, os.cpu_count() or 1})
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.backbones.split(","):
             size = 32 if args.quick else DEFAULT_SIZES[name]
-            results.append(bench_backbone(name, frames, size, strides, repeats, Path(tmp), batches, threads))
+            results += bench_backbone(name, frames, size, strides, repeats, Path(tmp), batches, threads, providers)
     report = {"benchmark": "inference", "machine": machine_info(), "results": results}
     emit(report, args.out)
     return 0

@@ -54,8 +54,9 @@ def camera_config(name: str, source: str) -> dict:
     return {"name": name, "source": source, "loop": True, "realtime": True}
 
 
-def run_once(bundle: str, source: str, cameras: int, seconds: float, workdir: Path) -> dict:
-    data = {"model": {"bundle": bundle, "providers": ["cpu"]},
+def run_once(bundle: str, source: str, cameras: int, seconds: float, workdir: Path,
+             providers: list[str] = ("cpu",)) -> dict:
+    data = {"model": {"bundle": bundle, "providers": list(providers)},
             "alerts": {"directory": str(workdir / "alerts")},
             "overlay": {"display": "headless"}, "metrics": {"enabled": False},
             "cameras": [camera_config(f"cam{i}", source) for i in range(cameras)]}
@@ -93,14 +94,16 @@ def run_once(bundle: str, source: str, cameras: int, seconds: float, workdir: Pa
     overlay_ms = list(monitor.compositor.draw_seconds)
     monitor.shutdown()
     m = monitor.bundle.manifest
-    return {"cameras": cameras, "seconds": round(elapsed, 1), "model_fps": m.sample_fps,
+    return {"cameras": cameras, "provider": monitor.bundle.provider, "seconds": round(elapsed, 1), "model_fps": m.sample_fps,
             "analysed_fps_per_camera": round(float(np.mean(list(analysed.values()))), 2),
             "drops": drops, "analysis_drops": drops.get("analysis_backlog", 0) + drops.get("analysis_ring", 0),
             "window_span_s": round((m.frames - 1) / m.sample_fps, 2),
             "decision_latency_ms": percentiles(latencies),
             "overlay_ms_per_frame": percentiles(overlay_ms),
-            "cpu_percent": round(100 * cpu / elapsed, 1), "rss_mb": {"start": round(rss[0]), "end": round(rss[-1]),
-                                                                     "max": round(max(rss))}}
+            "cpu_percent": round(100 * cpu / elapsed, 1),
+            "rss_mb": {"start": round(rss[0]), "end": round(rss[-1]), "max": round(max(rss)),
+                       # every 10 s after warm-up: flat means no leak over the run
+                       "every_10s": [round(v) for v in rss[1::10]]}}
 
 
 def generated_scene(workdir: Path, resolution: str, quick: bool) -> Path:
@@ -135,6 +138,7 @@ def main(argv=None) -> int:
     parser.add_argument("--resolutions", default="1280x720", help="generated sources, e.g. 1280x720,1920x1080")
     parser.add_argument("--rtsp", action="store_true",
                         help="also serve each source from a local RTSP server (GStreamer + ffmpeg) and measure that")
+    parser.add_argument("--providers", default="cpu", help="allowed execution providers, best first")
     parser.add_argument("--quick", action="store_true", help="one camera, small video, a few seconds")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
@@ -150,7 +154,8 @@ def main(argv=None) -> int:
                 try:
                     for n in counts:
                         runs.append({"source": kind, "resolution": resolution or "file",
-                                     **run_once(args.bundle, source, n, seconds, workdir)})
+                                     **run_once(args.bundle, source, n, seconds, workdir,
+                                                 args.providers.split(","))})
                         if runs[-1]["analysis_drops"]:
                             break   # this machine's limit is reached
                 finally:
