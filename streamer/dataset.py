@@ -152,56 +152,49 @@ def clip_windows(clip: Clip, frames: int, sample_fps: float, hop_seconds: float)
     return windows
 
 
-def read_frames(path: Path, indices: set[int] | list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
-    """Decode a clip once, keeping the wanted frames (resized to the model input when size is given)."""
-    wanted = set(indices)
+def decode(path: Path, wanted: set[int], size: tuple[int, int] | None):
+    """(frame number, frame) of the wanted frames in order, decoding the clip once (grab() skips
+    the others cheaply); resized to the model input when size is given."""
     last = max(wanted)
-    out: dict[int, np.ndarray] = {}
     capture = cv2.VideoCapture(str(path))
     try:
         index = 0
         while index <= last:
-            ok = capture.grab()
-            if not ok:
-                break
+            if not capture.grab():
+                raise DatasetError(f"{path}: video ended at frame {index}, frames up to {last} were expected")
             if index in wanted:
                 ok, frame = capture.retrieve()
                 if ok:
-                    out[index] = to_model_input(frame, size) if size else frame
+                    yield index, to_model_input(frame, size) if size else frame
             index += 1
     finally:
         capture.release()
+
+
+def read_frames(path: Path, indices: set[int] | list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
+    """Decode a clip once, keeping the wanted frames (resized to the model input when size is given)."""
+    wanted = set(indices)
+    out = dict(decode(path, wanted, size))
     if len(out) != len(wanted):
-        raise DatasetError(f"{path}: video ended at frame {index}, frames up to {last} were expected")
+        raise DatasetError(f"{path}: frames {sorted(wanted - set(out))[:5]} could not be decoded")
     return out
 
 
 def iter_window_frames(path: Path, windows: list[list[int]], size: tuple[int, int] | None = None):
     """(window, {frame number: frame}) for windows sorted by start, decoding the clip once and
     holding only the frames still wanted: a long clip's every window in bounded memory."""
-    pending = sorted(range(len(windows)), key=lambda i: windows[i][0])
-    wanted = {f for w in windows for f in w}
+    pending = sorted(windows, key=lambda w: w[0])
+    frames = decode(path, {f for w in windows for f in w}, size)
     held: dict[int, np.ndarray] = {}
-    capture = cv2.VideoCapture(str(path))
-    try:
-        index = 0
-        while pending:
-            window = windows[pending[0]]
-            if all(f in held for f in window):
-                yield window, {f: held[f] for f in window}
-                pending.pop(0)
-                needed = {f for i in pending for f in windows[i]}
-                held = {f: v for f, v in held.items() if f in needed}
-                continue
-            if not capture.grab():
-                raise DatasetError(f"{path}: video ended at frame {index}, frames up to {max(window)} were expected")
-            if index in wanted:
-                ok, frame = capture.retrieve()
-                if ok:
-                    held[index] = to_model_input(frame, size) if size else frame
-            index += 1
-    finally:
-        capture.release()
+    for n, window in enumerate(pending):
+        while not all(f in held for f in window):
+            index, frame = next(frames, (None, None))
+            if index is None:
+                raise DatasetError(f"{path}: frames {[f for f in window if f not in held]} could not be decoded")
+            held[index] = frame
+        yield window, {f: held[f] for f in window}
+        keep_from = pending[n + 1][0] if n + 1 < len(pending) else max(held) + 1
+        held = {f: v for f, v in held.items() if f >= keep_from}
 
 
 def split_by_file(clips: tuple[Clip, ...], val_fraction: float, seed: int) -> tuple[list[Clip], list[Clip]]:

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from streamer import synth
-from streamer.dataset import DatasetError, clip_windows, index_dataset, read_frames, split_by_file
+from streamer.dataset import (DatasetError, clip_windows, index_dataset, iter_window_frames, read_frames,
+                              split_by_file)
 from streamer.frames import sample_indices
 
 SPEC = synth.ClipSpec(width=64, height=48, fps=10.0, seconds=2.0)
@@ -53,6 +54,20 @@ def test_read_frames_resizes_to_model_input(tiny_set):
     assert sorted(frames) == [0, 5, 19] and frames[5].shape == (32, 40, 3) and frames[5].dtype == np.uint8
     with pytest.raises(DatasetError, match=r"video ended at frame 20, frames up to 25 were expected"):
         read_frames(clip.path, [25], size=None)
+
+
+def test_window_frames_decoded_once_match_read_frames(tiny_set):
+    clip = index_dataset(tiny_set).clips[0]
+    windows = [[8, 10, 12], [0, 2, 4], [4, 6, 8], [19]]           # out of order, overlapping
+    every = read_frames(clip.path, {f for w in windows for f in w}, size=(32, 40))
+    seen = list(iter_window_frames(clip.path, windows, size=(32, 40)))
+    assert [w for w, _ in seen] == sorted(windows)
+    for window, frames in seen:
+        assert sorted(frames) == window
+        for f in window:
+            np.testing.assert_array_equal(frames[f], every[f])
+    with pytest.raises(DatasetError, match=r"video ended at frame 20"):
+        list(iter_window_frames(clip.path, [[18, 21]]))
 
 
 def test_split_is_by_file_stratified_and_seeded(tiny_set):
