@@ -1,9 +1,8 @@
 """What in a window made the convRNN decide: class activation maps per frame, and saliency.
 
 Every CAM method works where the paper shows a CAM is possible in a time-distributed convRNN: at
-the output of the time-distributed backbone. A method only chooses each frame's channel weights
-w[t, k]; the map is then relu(sum_k w[t, k] * A[t, :, :, k]) for every method, so the maps of
-different methods are comparable. Saliency goes further back, to the input pixels.
+the output of the time-distributed backbone. Most methods only choose each frame's channel weights
+w[t, k], and the map is relu(sum_k w[t, k] * A[t, :, :, k]); HiResCAM weighs each location. Saliency goes further back, to the input pixels.
 """
 
 from __future__ import annotations
@@ -108,7 +107,18 @@ class AblationCam(CamMethod):
         return drops.reshape(frames, channels)
 
 
-CAM_METHODS: dict[str, type[CamMethod]] = {m.name: m for m in (GradCam, GradCamPlusPlus, AblationCam)}
+class HiResCam(CamMethod):
+    """Gradient x activation at each location (Draelos & Carin's HiResCAM), not a channel weight
+    per map: equal to Grad-CAM after average pooling, and still what the classifier read after
+    max pooling, where Grad-CAM spreads each channel's gradient over its whole map."""
+
+    name, label = "hirescam", "HiResCAM"
+
+    def __call__(self, activations: np.ndarray, target: int) -> np.ndarray:
+        return np.maximum((self.gradients(activations, target) * activations).sum(axis=-1), 0.0).astype(np.float32)
+
+
+CAM_METHODS: dict[str, type[CamMethod]] = {m.name: m for m in (GradCam, GradCamPlusPlus, HiResCam, AblationCam)}
 
 
 # ---------------------------------------------------------------- saliency at the input

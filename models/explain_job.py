@@ -18,8 +18,9 @@ READING = [
     "(blue weak, red strong), set per row by the window's strongest frame, so a row also shows which "
     "frames mattered. White boxes are ground truth, when the clip has it.",
     "Grad-CAM, Grad-CAM++ and Ablation-CAM weigh the last convolution's channels of each frame "
-    "(gradients; positive gradients weighted per pixel; the score lost when a channel is removed): the "
-    "only place a time-distributed convRNN can be given a class activation map. Saliency and SmoothGrad "
+    "(gradients; positive gradients weighted per pixel; the score lost when a channel is removed), "
+    "HiResCAM weighs each location by its own gradient: the output of the time-distributed backbone is "
+    "the only place a convRNN can be given a class activation map. Saliency and SmoothGrad "
     "are gradients down to the pixels. The smoothed row blurs Grad-CAM across frames: where it differs "
     "from Grad-CAM, the model's attention jumped between frames.",
 ]

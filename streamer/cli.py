@@ -293,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every window (default: the most suspicious one)")
     p.add_argument("--class", dest="target", action="append", metavar="CLASS",
                    help="explain this class (repeatable; default: the predicted class)")
-    p.add_argument("--methods", nargs="+", help="default: all (gradcam gradcam++ ablation gradcam-smoothed "
-                   "saliency smoothgrad)")
+    p.add_argument("--methods", nargs="+", help="default: all (gradcam gradcam++ hirescam ablation "
+                   "gradcam-smoothed saliency smoothgrad)")
     p.add_argument("--compare", nargs="+", metavar="BUNDLE", help="also explain the same moment with these bundles")
     p.add_argument("--compare-methods", action="store_true",
                    help="print every method's pointing game on clips with ground truth")
