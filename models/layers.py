@@ -81,34 +81,6 @@ class FrameMotion(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vigil")
-class PeakinessPenalty(keras.layers.Layer):
-    """Training only: adds weight x mean over frames and channels of mean(A) / max(A) over each
-    activation map to the loss, and passes A through.
-
-    Max pooling reads only each map's peak, so nothing stops the rest of a map from staying busy;
-    Grad-CAM, a weighted sum of whole maps, then spreads over the background (measured: pointing
-    game 0.20 against a centre prior of 0.42, while pixel saliency of the same model pointed at the
-    actors). A map that is low away from its peak costs the classifier nothing and makes Grad-CAM
-    point. The ratio is scale-free, so the BatchNorm after pooling cannot undo it.
-    """
-
-    def __init__(self, weight: float, **kwargs):
-        super().__init__(**kwargs)
-        self.weight = float(weight)
-
-    def call(self, x):
-        ratio = ops.mean(x, axis=(-3, -2)) / (ops.max(x, axis=(-3, -2)) + 1e-6)
-        self.add_loss(self.weight * ops.mean(ratio))
-        return x
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "weight": self.weight}
-
-
-@keras.saving.register_keras_serializable(package="vigil")
 class Classifier(keras.layers.Dense):
     """The final dense layer, carrying what the bundle's manifest needs to know about the classes.
 

@@ -14,7 +14,6 @@ import numpy as np
 from models.convrnn import TIME_DISTRIBUTED_NAME, build_convrnn, classifier_of, pooled_frame_features, split_convrnn
 from models.data import WindowSpec, count_windows, make_dataset
 from models.export import export_bundle
-from models.layers import PeakinessPenalty
 from models.report import confusion_png, curves_png
 from streamer.bundle import MANIFEST_FILE, open_bundle
 from streamer.dataset import Dataset, DatasetError, clip_windows, index_dataset, split_by_file
@@ -48,7 +47,6 @@ class TrainConfig:
     normal_class: str = "normal"
     pooling: str = "avg"
     motion: bool = False
-    peakiness: float = 0.0
     frame_loss: float = 0.5
     augment: bool = True
     resume: bool = False
@@ -87,17 +85,14 @@ def class_weights(labels: list[int], n_classes: int) -> dict[int, float]:
 FRAME_OUTPUT = "frame_logits"
 
 
-def with_frame_loss(model: keras.Model, peakiness: float = 0.0) -> keras.Model:
+def with_frame_loss(model: keras.Model) -> keras.Model:
     """The convRNN plus a per-frame classifier on each frame's pooled activations, for training.
 
     The window label says what every frame of the window shows, so each frame can teach the
     backbone directly instead of only through the GRU: from scratch on a CPU this is what makes
-    the backbone learn the events' look in tens of minutes. peakiness > 0 also keeps each
-    activation map low away from its peak (see PeakinessPenalty). Exported bundles contain neither.
+    the backbone learn the events' look in tens of minutes. Exported bundles never contain it.
     """
     backbone_out = model.get_layer(TIME_DISTRIBUTED_NAME).output
-    if peakiness > 0:
-        backbone_out = PeakinessPenalty(peakiness, name="peakiness")(backbone_out)
     motion = any(layer.name == "frame_motion" for layer in split_convrnn(model)[1].layers)
     classes = classifier_of(model).units
     per_feature = [keras.layers.Dense(classes, name=f"aux_logits{i}")(f) for i, f in
@@ -149,7 +144,7 @@ def build_or_resume(cfg: TrainConfig, out: Path, classes: tuple[str, ...]) -> tu
                           pooling=cfg.pooling, motion=cfg.motion)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     if cfg.frame_loss > 0:
-        model = with_frame_loss(model, cfg.peakiness)
+        model = with_frame_loss(model)
         model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
                       loss={"logits": loss, FRAME_OUTPUT: loss},
                       loss_weights={"logits": 1.0, FRAME_OUTPUT: cfg.frame_loss},

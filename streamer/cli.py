@@ -135,8 +135,7 @@ def cmd_train(args) -> int:
                       gru_units=args.gru_units, dense_units=tuple(args.dense), dropout=args.dropout,
                       windows_per_clip=args.windows_per_clip, patience=args.patience, seed=args.seed,
                       weights=args.weights, resume=args.resume, steps_per_epoch=args.steps_per_epoch,
-                      pooling=args.pooling, motion=args.motion, peakiness=args.peakiness,
-                      augment=not args.no_augment,
+                      pooling=args.pooling, motion=args.motion, augment=not args.no_augment,
                       frame_loss=args.frame_loss,
                       extra={"command": "vigil " + " ".join(sys.argv[1:])})
     try:
@@ -264,9 +263,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=("avg", "max"), default="avg", help="per-frame pooling before the GRU")
     p.add_argument("--motion", action="store_true",
                    help="also feed the GRU each frame's change in activations (what moved, from the cache)")
-    p.add_argument("--peakiness", type=float, default=0.0,
-                   help="weight of the loss that keeps activation maps low away from their peak, so Grad-CAM "
-                   "points at the actors (needs --frame-loss > 0)")
     p.add_argument("--no-augment", action="store_true", help="no flip/crop/brightness augmentation")
     p.add_argument("--frame-loss", type=float, default=0.5,
                    help="weight of the per-frame auxiliary loss that trains the backbone directly (0: off)")

@@ -5,7 +5,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from models.layers import FrameMotion, FramePreprocess, PeakinessPenalty, ReflectPad2D  # noqa: E402
+from models.layers import FrameMotion, FramePreprocess, ReflectPad2D  # noqa: E402
 from tests.conftest import make_frames  # noqa: E402
 
 
@@ -67,14 +67,3 @@ def test_frame_motion_is_the_absolute_change_since_the_previous_frame():
     motion = np.asarray(FrameMotion()(window))
     np.testing.assert_array_equal(motion[:, 0], 0.0)
     np.testing.assert_allclose(motion[:, 1:], np.abs(window[:, 1:] - window[:, :-1]), rtol=1e-6)
-
-
-def test_peakiness_penalty_is_the_mean_to_max_ratio_and_passes_activations_through():
-    peaky = np.zeros((1, 2, 4, 4, 1), np.float32)
-    peaky[..., 0, 0, 0] = 8.0                                   # one hot spot per map: ratio 1/16
-    busy = np.full((1, 2, 4, 4, 1), 3.0, np.float32)            # busy everywhere: ratio 1
-    layer = PeakinessPenalty(0.5)
-    np.testing.assert_array_equal(np.asarray(layer(np.concatenate([peaky, busy], axis=-1))),
-                                  np.concatenate([peaky, busy], axis=-1))
-    (loss,) = layer.losses
-    assert float(loss) == pytest.approx(0.5 * (1 / 16 + 1) / 2, rel=1e-4)
