@@ -56,7 +56,8 @@ class GradCam(CamMethod):
     name, label = "gradcam", "Grad-CAM"
 
     def __call__(self, activations: np.ndarray, target: int) -> np.ndarray:
-        # The one definition Vigil exports to ONNX, so this map is the monitor's map.
+        # The definition Vigil exports to ONNX, so this map is the monitor's map for the bundles
+        # that carry it.
         return self.explain(activations, target)["cam"]
 
     def channel_weights(self, activations: np.ndarray, target: int) -> np.ndarray:
@@ -64,7 +65,7 @@ class GradCam(CamMethod):
 
     def explain(self, activations: np.ndarray, target: int) -> dict[str, np.ndarray]:
         out = explain_head(self.head, tf.convert_to_tensor(activations[None], tf.float32),
-                           tf.constant([target], tf.int32))
+                           tf.constant([target], tf.int32), self.name)
         return {key: value.numpy()[0] for key, value in out.items()}
 
 
@@ -107,15 +108,13 @@ class AblationCam(CamMethod):
         return drops.reshape(frames, channels)
 
 
-class HiResCam(CamMethod):
+class HiResCam(GradCam):
     """Gradient x activation at each location (Draelos & Carin's HiResCAM), not a channel weight
     per map: equal to Grad-CAM after average pooling, and still what the classifier read after
-    max pooling, where Grad-CAM spreads each channel's gradient over its whole map."""
+    max pooling, where Grad-CAM spreads each channel's gradient over its whole map. The bundles of
+    max-pooling models carry this one."""
 
     name, label = "hirescam", "HiResCAM"
-
-    def __call__(self, activations: np.ndarray, target: int) -> np.ndarray:
-        return np.maximum((self.gradients(activations, target) * activations).sum(axis=-1), 0.0).astype(np.float32)
 
 
 CAM_METHODS: dict[str, type[CamMethod]] = {m.name: m for m in (GradCam, GradCamPlusPlus, HiResCam, AblationCam)}

@@ -23,7 +23,7 @@ from streamer.progress import progress
 
 SMOOTHED = "gradcam-smoothed"
 SALIENCY, SMOOTHGRAD = "saliency", "smoothgrad"
-METHOD_LABELS = {**{name: m.label for name, m in CAM_METHODS.items()}, SMOOTHED: "Grad-CAM, smoothed in time",
+METHOD_LABELS = {**{name: m.label for name, m in CAM_METHODS.items()}, SMOOTHED: "the bundle's CAM, smoothed in time",
                  SALIENCY: "Saliency", SMOOTHGRAD: "SmoothGrad"}
 METHODS = tuple(METHOD_LABELS)
 PIXEL_METHODS = (SALIENCY, SMOOTHGRAD)    # maps over input pixels; the others over the last conv
@@ -69,6 +69,10 @@ class Explainer:
             raise ExplainError(f"class: expected one of {list(classes)}, got {name!r}")
         return classes.index(name)
 
+    @property
+    def monitor_cam(self) -> str:
+        return self.manifest.cam if self.manifest else "gradcam"
+
     def window_span(self) -> float:
         return (self.manifest.frames - 1) / self.manifest.sample_fps
 
@@ -89,13 +93,14 @@ class WindowExplanation:
     importance: np.ndarray             # [T], signed
     boxes: list[list] = field(default_factory=list)   # ground truth per frame ([] when none)
     pointing: dict[str, dict] = field(default_factory=dict)
+    monitor_cam: str = "gradcam"       # the method whose map the bundle carries (the monitor's)
 
     def upsampled(self, method: str) -> np.ndarray:
         size = self.images[0].shape[:2]
         return np.stack([camlib.upsample(m, size) for m in self.maps[method]])
 
-    def trajectory(self, method: str = "gradcam") -> tuple[list, list]:
-        return camlib.trajectory(self.upsampled(method))
+    def trajectory(self, method: str | None = None) -> tuple[list, list]:
+        return camlib.trajectory(self.upsampled(method or self.monitor_cam))
 
 
 def check_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
@@ -114,7 +119,8 @@ def compute_maps(explainer: Explainer, inputs: np.ndarray, activations: np.ndarr
         if name in CAM_METHODS:
             maps[name] = CAM_METHODS[name](explainer.head)(activations, target)
         elif name == SMOOTHED:
-            maps[name] = temporal_smooth(maps.get("gradcam", GradCam(explainer.head)(activations, target)))
+            own = explainer.monitor_cam
+            maps[name] = temporal_smooth(maps[own] if own in maps else CAM_METHODS[own](explainer.head)(activations, target))
         elif name == SALIENCY:
             maps[name] = saliency(explainer.backbone, explainer.head, inputs, target)
         elif name == SMOOTHGRAD:
@@ -137,7 +143,8 @@ def explain_window(explainer: Explainer, index: int, window: list[int], images: 
     boxes = [(clip.boxes or {}).get(f, []) for f in window]
     result = WindowExplanation(index, list(window), [f / clip.fps for f in window], [images[f] for f in window],
                                explained["probs"], target, maps, activations, explained["weights"],
-                               frame_importance(explained["weights"], activations), boxes)
+                               frame_importance(explained["weights"], activations), boxes,
+                               monitor_cam=explainer.monitor_cam)
     if any(boxes):
         for name in maps:
             pointing = Pointing()
@@ -233,7 +240,7 @@ def compare_models(others: list[Explainer], clip: Clip, start_frame: int, target
             continue
         target = other.class_index(target_name) if target_name in m.classes else None
         _, images = next(iter_window_frames(clip.path, [window]))
-        result = explain_window(other, 0, window, images, clip, target, ("gradcam",))
+        result = explain_window(other, 0, window, images, clip, target, (other.monitor_cam,))
         rows.append({"name": other.name, "explanation": result})
     return rows
 

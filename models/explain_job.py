@@ -21,8 +21,8 @@ READING = [
     "(gradients; positive gradients weighted per pixel; the score lost when a channel is removed), "
     "HiResCAM weighs each location by its own gradient: the output of the time-distributed backbone is "
     "the only place a convRNN can be given a class activation map. Saliency and SmoothGrad "
-    "are gradients down to the pixels. The smoothed row blurs Grad-CAM across frames: where it differs "
-    "from Grad-CAM, the model's attention jumped between frames.",
+    "are gradients down to the pixels. The smoothed row blurs the bundle's CAM (the monitor's map) across "
+    "frames: where the two differ, the model's attention jumped between frames.",
 ]
 
 
@@ -93,7 +93,7 @@ def run_explain(opts: ExplainOptions) -> dict:
         files += list(names.values())
         records.append(report.window_record(result, classes))
         sections.append(window_sections(result, classes, names, compare_name))
-        if "gradcam" in result.maps:
+        if result.monitor_cam in result.maps:
             movie.write(report.annotated_frames(result, classes, clip.path.name, explainer.manifest.sample_fps))
 
     model_sections = model_views(explainer, first, out, opts)

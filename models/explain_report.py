@@ -93,9 +93,9 @@ def methods_png(result, labels: dict[str, str]) -> np.ndarray:
         extra = [f"pointing {summary['pointing_game']:.2f}"] if summary else []
         rows.append(([labels.get(name, name), f"max {scale:.3g}", *extra],
                      [tile(im, m, scale, pixel, boxes=b) for im, m, b in zip(result.images, maps, result.boxes)]))
-    cam = result.maps.get("gradcam")
+    cam = result.maps.get(result.monitor_cam)
     if cam is not None:    # the monitor's contours alone: where, and by colour how strongly
-        rows.append((["Grad-CAM contours", "(as the monitor)"],
+        rows.append(([f"{labels.get(result.monitor_cam, result.monitor_cam)} contours", "(as the monitor)"],
                      [tile(im, m, float(cam.max()), heat=False) for im, m in zip(result.images, cam)]))
     return grid(rows, frame_header(result))
 
@@ -136,7 +136,7 @@ def importance_png(result) -> np.ndarray:
     panel = [text_block(["frame importance: sum_k w[t,k] mean A[t,k]", "(green: pushes towards the class)"],
                         strip.shape[1], 40), strip, bars]
     views = []
-    for name in ("gradcam", "gradcam-smoothed"):
+    for name in (result.monitor_cam, "gradcam-smoothed"):
         if name not in result.maps:
             continue
         peaks, jumps = result.trajectory(name)
@@ -150,7 +150,7 @@ def importance_png(result) -> np.ndarray:
                                                              cv2.COLORMAP_JET)[0, 0])
             cv2.circle(canvas, p, 6, colour, -1, cv2.LINE_AA)
             cv2.putText(canvas, str(i), (p[0] + 7, p[1] - 4), FONT, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-        title = "Grad-CAM peak path" if name == "gradcam" else "smoothed in time"
+        title = "smoothed in time" if name == "gradcam-smoothed" else f"{name} peak path"
         views.append(np.vstack([text_block([title, f"mean jump {np.mean(jumps[1:]) if t > 1 else 0:.2f} of diagonal"],
                                            canvas.shape[1], 40), canvas]))
     if views:
@@ -185,10 +185,12 @@ def compare_png(rows: list[dict], classes_of: dict[str, tuple[str, ...]]) -> np.
             continue
         r = row["explanation"]
         classes = classes_of[row["name"]]
-        scale = float(r.maps["gradcam"].max())
+        maps = r.maps[r.monitor_cam]
+        scale = float(maps.max())
         top = int(np.argmax(r.probs))
-        labels = [row["name"][:20], f"{classes[top]} {float(r.probs[top]):.2f}", f"CAM of {classes[r.target]}"]
-        drawn.append((labels, [tile(im, m, scale) for im, m in zip(r.images, r.maps["gradcam"])]))
+        labels = [row["name"][:20], f"{classes[top]} {float(r.probs[top]):.2f}",
+                  f"{r.monitor_cam} of {classes[r.target]}"]
+        drawn.append((labels, [tile(im, m, scale) for im, m in zip(r.images, maps)]))
         width = max(width, len(drawn[-1][1]))
     th = max(t.shape[0] for _, tiles in drawn for t in tiles)
     blank = np.full((th, TILE_WIDTH, 3), 255, np.uint8)
@@ -199,9 +201,10 @@ def compare_png(rows: list[dict], classes_of: dict[str, tuple[str, ...]]) -> np.
 
 def annotated_frames(result, classes: tuple[str, ...], camera: str, fps: float) -> list[np.ndarray]:
     """The window's frames as the monitor would draw them (heatmap, contours, panel)."""
-    scale = float(result.maps["gradcam"].max())
+    maps = result.maps[result.monitor_cam]
+    scale = float(maps.max())
     frames = []
-    for image, cam in zip(result.images, result.maps["gradcam"]):
+    for image, cam in zip(result.images, maps):
         out = image.copy()
         unit = unit_cam(cam, scale, out.shape[:2])
         draw_heatmap(out, unit, alpha=0.4)

@@ -16,7 +16,7 @@ import tf2onnx
 
 from models import onnx_grad_ops  # noqa: F401  (registers the gradient-op handlers)
 from models.convrnn import classifier_of, split_convrnn
-from models.gradcam import explain_head
+from models.gradcam import default_cam, explain_head
 from streamer import bundle as fmt
 from streamer.versions import package_versions
 
@@ -39,7 +39,7 @@ def _target_spec() -> tf.TensorSpec:
     return tf.TensorSpec([1], tf.int32, name=fmt.TARGET_INPUT)
 
 
-def graph_functions(model: keras.Model) -> dict[str, tuple]:
+def graph_functions(model: keras.Model, cam: str = "gradcam") -> dict[str, tuple]:
     """file name -> (tf.function, input signature) for the three exported graphs.
 
     Shapes are static except the backbone's batch: a dynamic batch leaves BroadcastGradientArgs
@@ -53,12 +53,12 @@ def graph_functions(model: keras.Model) -> dict[str, tuple]:
         return {fmt.ACTIVATIONS: backbone(frames, training=False)}
 
     def head_fn(activations, target_class):
-        return explain_head(head, activations, target_class)
+        return explain_head(head, activations, target_class, cam)
 
     def full_fn(frames, target_class):
         activations = backbone(tf.reshape(frames, [t, h, w, 3]), training=False)
         activations = tf.reshape(activations, [1, t, *activations.shape[1:]])
-        return {**explain_head(head, activations, target_class), fmt.ACTIVATIONS: activations}
+        return {**explain_head(head, activations, target_class, cam), fmt.ACTIVATIONS: activations}
 
     activation_shape = backbone.output.shape[1:]
     return {
@@ -88,7 +88,7 @@ def convert(fn, signature: list, opset: int = OPSET) -> onnx.ModelProto:
     return proto
 
 
-def build_manifest(model: keras.Model, out: Path, opset: int, metrics: dict | None) -> dict:
+def build_manifest(model: keras.Model, out: Path, opset: int, metrics: dict | None, cam: str) -> dict:
     backbone, _ = split_convrnn(model)
     classifier = classifier_of(model)
     return {
@@ -98,20 +98,20 @@ def build_manifest(model: keras.Model, out: Path, opset: int, metrics: dict | No
         "classes": classifier.class_names, "normal_class": classifier.normal_class,
         "sample_fps": classifier.sample_fps, "frames": int(model.input.shape[1]),
         "input_size": [int(d) for d in model.input.shape[2:4]],
-        "activation_shape": [int(d) for d in backbone.output.shape[1:]],
+        "activation_shape": [int(d) for d in backbone.output.shape[1:]], "cam": cam,
         "opset": opset, "versions": package_versions(VERSIONED_PACKAGES),
         "files": {name: fmt.sha256_file(out / name) for name in fmt.BUNDLE_FILES},
         "metrics": metrics,
     }
 
 
-def reference_explanation(model: keras.Model, frames: np.ndarray, target: int | None) -> dict:
+def reference_explanation(model: keras.Model, frames: np.ndarray, target: int | None, cam: str) -> dict:
     """Keras + GradientTape on the model as built (TimeDistributed, no folding): the ground truth."""
     td_layer = model.get_layer("time_distributed")
     _, head = split_convrnn(model)
     activations = td_layer(tf.constant(frames[None]), training=False)
     target_t = tf.constant([fmt.TOP_CLASS if target is None else target], tf.int32)
-    result = {k: v.numpy() for k, v in explain_head(head, activations, target_t).items()}
+    result = {k: v.numpy() for k, v in explain_head(head, activations, target_t, cam).items()}
     result[fmt.ACTIVATIONS] = activations.numpy()
     return result
 
@@ -123,17 +123,21 @@ def relative_error(actual: np.ndarray, expected: np.ndarray, scale: float | None
 
 
 def cam_scale(weights: np.ndarray, activations: np.ndarray) -> float:
-    """The scale of a CAM's terms, max over pixels of sum_k |w_k A_k|.
+    """The scale of a CAM's terms, max over pixels of sum_k |w_k A_k|; weights per frame and
+    channel [..., k] (Grad-CAM) or per location, shaped like the activations (HiResCAM).
 
     A CAM is a sum of positive and negative terms that may nearly cancel, so its rounding error
     is bounded relative to the terms' magnitude, not to the (possibly tiny) result.
     """
-    return float(np.abs(weights[..., None, None, :] * activations).sum(-1).max())
+    if weights.ndim != activations.ndim:
+        weights = weights[..., None, None, :]
+    return float(np.abs(weights * activations).sum(-1).max())
 
 
-def compare(explanation: fmt.Explanation, reference: dict) -> dict[str, float]:
+def compare(explanation: fmt.Explanation, reference: dict, cam: str) -> dict[str, float]:
     errors = {}
-    scales = {"cam": cam_scale(reference["weights"][0], reference[fmt.ACTIVATIONS][0])}
+    weights = reference["weights" if cam == "gradcam" else "gradients"][0]
+    scales = {"cam": cam_scale(weights, reference[fmt.ACTIVATIONS][0])}
     for name in ("logits", "probs", "weights", "gradients", "cam", fmt.ACTIVATIONS):
         actual = getattr(explanation, name)
         if actual is not None:
@@ -147,11 +151,11 @@ def verify_bundle(model: keras.Model, out: Path, seed: int = 0) -> dict:
     bundle = fmt.open_bundle(out, providers=("cpu",), warm_up=False)
     m = bundle.manifest
     frames = np.random.default_rng(seed).integers(0, 256, (m.frames, *m.input_size, 3), dtype=np.uint8)
-    reference = reference_explanation(model, frames, None)
+    reference = reference_explanation(model, frames, None, m.cam)
     full = bundle.full(frames)
     split = bundle.head(bundle.backbone(frames))
-    report = {"seed": seed, "full_vs_keras": compare(full, reference),
-              "split_vs_keras": compare(split, reference)}
+    report = {"seed": seed, "full_vs_keras": compare(full, reference, m.cam),
+              "split_vs_keras": compare(split, reference, m.cam)}
     worst = max(v for k in ("full_vs_keras", "split_vs_keras")
                 for n, v in report[k].items() if n != "cam_class_matches")
     matches = all(report[k]["cam_class_matches"] == 1.0 for k in ("full_vs_keras", "split_vs_keras"))
@@ -161,8 +165,11 @@ def verify_bundle(model: keras.Model, out: Path, seed: int = 0) -> dict:
 
 
 def export_bundle(model: keras.Model | str | Path, out: str | Path, *, opset: int = OPSET,
-                  metrics: dict | None = None, verify: bool = True) -> Path:
-    """Write a bundle directory; with verify, refuse (ExportError) one whose numbers disagree."""
+                  metrics: dict | None = None, verify: bool = True, cam: str | None = None) -> Path:
+    """Write a bundle directory; with verify, refuse (ExportError) one whose numbers disagree.
+
+    cam: "gradcam" or "hirescam"; default: the one that shows what this head reads (default_cam).
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(model, (str, Path)):
@@ -172,15 +179,16 @@ def export_bundle(model: keras.Model | str | Path, out: str | Path, *, opset: in
             shutil.copyfile(source, out / fmt.KERAS_FILE)
     else:
         model.save(out / fmt.KERAS_FILE)
-    split_convrnn(model)  # fail early, with a clear message, on a model that is not a convRNN
-    for name, (fn, signature) in graph_functions(model).items():
+    _, head = split_convrnn(model)  # fail early, with a clear message, on a model that is not a convRNN
+    cam = cam or default_cam(head)
+    for name, (fn, signature) in graph_functions(model, cam).items():
         logger.info("converting %s", name)
         try:
             proto = convert(fn, signature, opset)
         except Exception as err:
             raise ExportError(f"{name}: tf2onnx conversion failed: {err}") from err
         onnx.save(proto, out / name)
-    manifest = build_manifest(model, out, opset, metrics)
+    manifest = build_manifest(model, out, opset, metrics, cam)
     (out / fmt.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     if verify:
         report = verify_bundle(model, out)

@@ -40,6 +40,8 @@ TARGET_INPUT = "target_class"
 EXPLANATION_OUTPUTS = ("logits", "probs", "weights", "gradients", "cam", "cam_class")
 # target_class = -1 (the default baked into the graph) explains the top-scoring class.
 TOP_CLASS = -1
+# How a bundle's "cam" output is defined (models/gradcam.py), with the name a person reads.
+CAM_DEFINITIONS = {"gradcam": "Grad-CAM", "hirescam": "HiResCAM"}
 
 
 class BundleError(Exception):
@@ -86,6 +88,11 @@ class Manifest:
     versions: dict = field(default_factory=dict)
     verification: dict = field(default_factory=dict)
     metrics: dict | None = None
+    cam: str = "gradcam"
+
+    @property
+    def cam_label(self) -> str:
+        return CAM_DEFINITIONS[self.cam]
 
     @classmethod
     def from_dict(cls, data: dict, where: str = MANIFEST_FILE) -> Manifest:
@@ -112,6 +119,9 @@ class Manifest:
         if missing:
             raise BundleError(f"{where}: files: missing checksum for {missing}")
         metrics = data.get("metrics")
+        cam = data.get("cam", "gradcam")        # bundles from before the field are Grad-CAM
+        if cam not in CAM_DEFINITIONS:
+            raise BundleError(f"{where}: cam: expected one of {list(CAM_DEFINITIONS)}, got {cam!r}")
         return cls(
             classes=tuple(classes), normal_class=normal, frames=frames,
             input_size=_positive_ints(_require(data, "input_size", list, where), "input_size", 2, where),
@@ -120,7 +130,7 @@ class Manifest:
             sample_fps=float(fps), files=dict(files), backbone=str(data.get("backbone", "")),
             opset=int(data.get("opset", 0)), versions=dict(data.get("versions", {})),
             verification=dict(data.get("verification", {})),
-            metrics=metrics if isinstance(metrics, dict) else None)
+            metrics=metrics if isinstance(metrics, dict) else None, cam=cam)
 
     def expected_io(self) -> dict[str, tuple[dict[str, list], dict[str, list]]]:
         """The contract: file -> (input shapes, output shapes); None marks a dynamic dimension."""

@@ -48,7 +48,7 @@ def cmd_export(args) -> int:
         return 2
     metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
     try:
-        out = export_bundle(model, args.out, opset=args.opset, metrics=metrics)
+        out = export_bundle(model, args.out, opset=args.opset, metrics=metrics, cam=args.cam)
     except ExportError as err:
         print(f"vigil export: {err}", file=sys.stderr)
         return 1
@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None, help="backbone weights for --new: imagenet or a file")
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--metrics", help="JSON file of training metrics to put in the manifest")
+    p.add_argument("--cam", choices=("gradcam", "hirescam"), default=None,
+                   help="the bundle's CAM (default: Grad-CAM, or HiResCAM for a max-pooling head)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("synth", help="generate labelled synthetic CCTV clips, or the demo video")

@@ -92,6 +92,7 @@ def evaluate(bundle: Bundle, dataset: Dataset, hop_seconds: float = 0.8, margin:
     report = classification_report(y_true, y_pred, dataset.classes)
     report["explanation"] = {key: p.summary() for key, p in sorted(pointing.items())}
     report["margin_px"] = margin
+    report["cam"] = bundle.manifest.cam_label
     report["skipped"] = list(dataset.skipped)
     return report
 
@@ -107,7 +108,7 @@ def format_report(report: dict) -> str:
     for name, row in zip(report["classes"], report["confusion"]):
         lines.append(f"{name:<12}" + "".join(f"{v:>10}" for v in row))
     if report.get("explanation"):
-        lines += ["", f"Grad-CAM on anomaly frames (margin {report['margin_px']} px)",
+        lines += ["", f"{report.get('cam', 'Grad-CAM')} on anomaly frames (margin {report['margin_px']} px)",
                   f"{'':<12}{'frames':>8}{'pointing':>10}{'energy':>8}{'centre':>8}{'random':>8}"]
         for key, e in report["explanation"].items():
             lines.append(f"{key:<12}{e['frames']:>8}{e['pointing_game']:>10.3f}{e['energy_in_box']:>8.3f}"

@@ -54,6 +54,10 @@ def manifest_bad_normal(b):
     edit_manifest(b, normal_class="calm")
 
 
+def manifest_unknown_cam(b):
+    edit_manifest(b, cam="lime")
+
+
 def head_tampered(b):
     with open(b / "head.onnx", "ab") as f:
         f.write(b"\0")
@@ -83,6 +87,7 @@ BROKEN_BUNDLES = [
     (manifest_wrong_type, r"manifest\.json: frames: expected int, got str '16'"),
     (manifest_wrong_version, r"expected format 'vigil-bundle' version 1, got 'vigil-bundle' version 99"),
     (manifest_bad_normal, r"normal_class: expected one of \['normal', 'fight', 'shooting'\], got 'calm'"),
+    (manifest_unknown_cam, r"cam: expected one of \['gradcam', 'hirescam'\], got 'lime'"),
     (head_tampered, r"head\.onnx: sha256 mismatch"),
     (backbone_missing, r"backbone\.onnx: missing"),
     (backbone_not_onnx, r"backbone\.onnx: not a loadable ONNX model"),

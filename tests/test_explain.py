@@ -57,6 +57,24 @@ def test_gradcam_is_the_bundles_onnx_cam(tiny_bundle):
         np.testing.assert_allclose(ours, onnx.cam, rtol=0, atol=1e-4 * scale)
 
 
+def test_a_max_pooling_bundle_carries_hirescam_and_explain_draws_it(tmp_path):
+    from models.export import export_bundle
+    from tests.conftest import tiny_model
+
+    keras.utils.set_random_seed(2)
+    directory = export_bundle(tiny_model(pooling="max", motion=True), tmp_path / "max")
+    explainer = Explainer.open(directory)
+    assert explainer.monitor_cam == "hirescam"
+    frames = make_frames(3, 32, 32, seed=8)
+    activations = explainer.activations(frames)
+    onnx = open_bundle(directory, providers=("cpu",)).full(frames, target=1)
+    ours = CAM_METHODS["hirescam"](explainer.head)(activations, 1)
+    scale = float(np.abs(onnx.gradients * onnx.activations).sum(axis=-1).max())
+    np.testing.assert_allclose(ours, onnx.cam, rtol=0, atol=1e-4 * scale)
+    grad_cam = GradCam(explainer.head)(activations, 1)
+    assert not np.allclose(grad_cam, ours, atol=1e-3 * scale)        # after max pooling they differ
+
+
 def test_temporal_smoothing_keeps_a_constant_and_spreads_a_spike():
     constant = np.ones((5, 2, 2), np.float32)
     np.testing.assert_allclose(temporal_smooth(constant), constant, rtol=1e-6)

@@ -16,8 +16,8 @@ from streamer.bundle import open_bundle  # noqa: E402
 from tests.conftest import make_frames, tiny_model  # noqa: E402
 
 
-def gradient_tape_reference(model, frames: np.ndarray, target: int | None) -> dict:
-    """Grad-CAM written out independently of models.gradcam: the test's own ground truth."""
+def gradient_tape_reference(model, frames: np.ndarray, target: int | None, cam: str = "gradcam") -> dict:
+    """Grad-CAM (or HiResCAM) written out independently of models.gradcam: the test's own ground truth."""
     activations = model.get_layer(TIME_DISTRIBUTED_NAME)(tf.constant(frames[None]))
     with tf.GradientTape() as tape:
         tape.watch(activations)
@@ -27,13 +27,14 @@ def gradient_tape_reference(model, frames: np.ndarray, target: int | None) -> di
     gradients = tape.gradient(score, activations).numpy()[0]
     acts = activations.numpy()[0]
     weights = gradients.mean(axis=(1, 2))                         # [T, k]
-    cam = np.maximum((acts * weights[:, None, None, :]).sum(-1), 0)  # [T, h, w]
-    return {"logits": logits.numpy()[0], "activations": acts, "gradients": gradients,
-            "weights": weights, "cam": cam, "cam_class": chosen}
+    per_location = weights[:, None, None, :] if cam == "gradcam" else gradients
+    return {"logits": logits.numpy()[0], "activations": acts, "gradients": gradients, "weights": weights,
+            "cam": np.maximum((acts * per_location).sum(-1), 0), "cam_class": chosen,   # [T, h, w]
+            "cam_weights": per_location}
 
 
 def assert_matches(explanation, reference, names=("logits", "weights", "gradients", "cam")):
-    scales = {"cam": cam_scale(reference["weights"], reference["activations"])}
+    scales = {"cam": cam_scale(reference["cam_weights"], reference["activations"])}
     for name in names:
         err = relative_error(getattr(explanation, name), reference[name], scales.get(name))
         assert err <= VERIFY_TOLERANCE, f"{name}: relative error {err:.2e}"
@@ -143,12 +144,16 @@ def test_export_from_keras_file_matches(tiny_bundle, tmp_path):
     np.testing.assert_allclose(a.cam, b.cam, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("head", [{"pooling": "max"}, {"pooling": "max", "motion": True}],
-                         ids=["max-pooling", "motion"])
-def test_head_variant_exports_and_matches(tmp_path, head):
+@pytest.mark.parametrize("head,cam", [({"pooling": "max"}, "hirescam"), ({"pooling": "max", "motion": True}, "hirescam"),
+                                      ({"pooling": "avg", "motion": True}, "gradcam")],
+                         ids=["max-pooling", "max-motion", "avg-motion"])
+def test_head_variant_exports_and_matches(tmp_path, head, cam):
+    """A max-pooling head carries HiResCAM (Grad-CAM would not show what it read), an average-
+    pooling one Grad-CAM; either way the ONNX map is the reference's."""
     keras.utils.set_random_seed(4)
     model = tiny_model(**head)
     bundle = open_bundle(export_bundle(model, tmp_path / "variant"), providers=("cpu",))
+    assert bundle.manifest.cam == cam
     frames = make_frames(3, 32, 32, seed=10)
     for target in (None, 2):
-        assert_matches(bundle.full(frames, target=target), gradient_tape_reference(model, frames, target))
+        assert_matches(bundle.full(frames, target=target), gradient_tape_reference(model, frames, target, cam))
