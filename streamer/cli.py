@@ -112,7 +112,8 @@ def cmd_synth(args) -> int:
     from streamer import synth
 
     if args.demo:
-        sidecar = synth.make_demo(args.demo, seed=args.seed, footage=args.footage)
+        seed = synth.DEMO_SEED if args.seed is None else args.seed
+        sidecar = synth.make_demo(args.demo, seed=seed, footage=args.footage)
         spans = ", ".join(f"{e['label']} {e['start']}-{e['end']}" for e in sidecar["events"])
         print(f"{args.demo}: {sidecar['frames']} frames at {sidecar['fps']} fps; events (frames): {spans}")
         return 0
@@ -120,7 +121,7 @@ def cmd_synth(args) -> int:
         print("vigil synth: give --out DIR (clips) or --demo OUT.mp4", file=sys.stderr)
         return 2
     spec = synth.ClipSpec(args.width, args.height, args.fps, args.seconds, mixed_aspect=args.mixed_aspect)
-    paths = synth.make_dataset(args.out, args.clips, args.seed, spec, args.footage, args.workers)
+    paths = synth.make_dataset(args.out, args.clips, args.seed or 0, spec, args.footage, args.workers)
     print(f"{args.out}: {len(paths)} clips ({args.clips} per class: {', '.join(synth.CLASSES)})")
     return 0
 
@@ -234,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="data set folder to write: OUT/<class>/<id>.mp4 + .json ground truth")
     p.add_argument("--demo", metavar="OUT.mp4", help="write the ~60 s 1280x720 demo video instead")
     p.add_argument("--clips", type=int, default=100, help="clips per class")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="default: 0 for a data set, synth.DEMO_SEED for the demo")
     p.add_argument("--width", type=int, default=192)
     p.add_argument("--height", type=int, default=144)
     p.add_argument("--fps", type=float, default=10.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import logging
 import os
 from collections.abc import Sequence
@@ -19,12 +21,31 @@ PROVIDERS = {
 }
 
 
+GPU_PROVIDERS = {PROVIDERS["tensorrt"], PROVIDERS["cuda"]}
+
+
+@functools.cache
+def nvidia_driver_present() -> bool:
+    """onnxruntime-gpu lists CUDA and TensorRT on any machine; without the NVIDIA driver asking
+    for them only prints library-load errors before it falls back to the CPU."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
 def choose_providers(allowed: Sequence[str], available: Sequence[str] | None = None) -> list[str]:
-    """ONNX Runtime provider names to ask for: preference order, filtered by config and build."""
+    """ONNX Runtime provider names to ask for: preference order, filtered by config and build
+    (and, when asking this machine, by whether an NVIDIA driver is there at all)."""
     unknown = [name for name in allowed if name not in PROVIDERS]
     if unknown:
         raise ValueError(f"providers: expected names from {list(PROVIDERS)}, got {unknown}")
-    available = set(ort.get_available_providers() if available is None else available)
+    if available is None:
+        available = set(ort.get_available_providers())
+        if not nvidia_driver_present():
+            available -= GPU_PROVIDERS
+    available = set(available)
     chosen = [PROVIDERS[name] for name in PROVIDERS if name in allowed and PROVIDERS[name] in available]
     if not chosen:
         raise ValueError(f"providers: none of {list(allowed)} is available in this onnxruntime "

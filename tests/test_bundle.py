@@ -139,11 +139,16 @@ def test_head_refuses_a_window_of_wrong_length(tiny_bundle):
         bundle.head(np.zeros((2, 4, 4, 96), np.float32))
 
 
-def test_gpu_providers_fall_back_to_cpu_and_say_so(tiny_bundle, caplog):
+def test_gpu_providers_fall_back_to_cpu_and_say_so(tiny_bundle, caplog, monkeypatch):
+    """A driver but no usable CUDA libraries: onnxruntime falls back on its own; we say so. (Here,
+    without a driver, the driver probe is told yes so that onnxruntime really tries.)"""
     import onnxruntime as ort
+
+    from streamer import providers
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         pytest.skip("this onnxruntime build has no CUDA provider to fall back from")
+    monkeypatch.setattr(providers, "nvidia_driver_present", lambda: True)
     with caplog.at_level(logging.WARNING):
         bundle = open_bundle(tiny_bundle, providers=("cuda", "cpu"))
     if bundle.provider == "cuda":
@@ -186,3 +191,14 @@ def test_provider_errors(allowed, available, message):
 
     with pytest.raises(ValueError, match=message):
         choose_providers(allowed, available)
+
+
+def test_no_gpu_provider_is_asked_for_without_an_nvidia_driver(tiny_bundle, capfd):
+    """Else onnxruntime-gpu prints screens of library-load errors on every CPU machine."""
+    from streamer.providers import choose_providers, nvidia_driver_present
+
+    if nvidia_driver_present():
+        pytest.skip("this machine has an NVIDIA driver")
+    assert choose_providers(("tensorrt", "cuda", "cpu")) == ["CPUExecutionProvider"]
+    assert open_bundle(tiny_bundle).provider == "cpu"
+    assert "Failed to load library" not in capfd.readouterr().err

@@ -84,3 +84,30 @@ def test_the_alert_evidence_box_is_on_the_actors(monitored):
     last = records[0]["window_frames"][1]
     truth = sidecar["boxes"].get(str(min(last, event["end"] - 1)))
     assert truth and overlap(records[0]["boxes"][0]["box"], truth[0]), (records[0]["boxes"], truth)
+
+
+def test_the_readme_demo_video_shows_both_events(tmp_path):
+    """`make run`'s video, as the README promises: the fight and the shooting stand out, the normal
+    minutes do not (window by window, the monitor's backbone-once-per-frame path)."""
+    import numpy as np
+
+    from streamer.dataset import Clip, clip_windows, iter_window_frames, open_clip
+
+    sidecar = synth.make_demo(tmp_path / "demo.mp4")
+    bundle = open_bundle(DEMO, providers=("cpu",))
+    m = bundle.manifest
+    video = open_clip(tmp_path / "demo.mp4")
+    windows = clip_windows(Clip(video.path, 0, video.fps, video.frames, video.width, video.height),
+                           m.frames, m.sample_fps, 0.8)
+    cache, scores = {}, []
+    for window, frames in iter_window_frames(video.path, windows, m.input_size):
+        new = [f for f in window if f not in cache]
+        cache.update(zip(new, bundle.backbone(np.stack([frames[f] for f in new]))))
+        scores.append((window, bundle.head(np.stack([cache[f] for f in window])).probs))
+    for event in sidecar["events"]:
+        k = m.classes.index(event["label"])
+        inside = [p[k] for w, p in scores if event["start"] <= w[0] and w[-1] < event["end"]]
+        assert max(inside) >= 0.9, (event, max(inside))
+    calm = [max(p[1:]) for w, p in scores
+            if all(not (e["start"] - 50 <= w[-1] and w[0] < e["end"] + 50) for e in sidecar["events"])]
+    assert len(calm) > 30 and max(calm) < 0.5, max(calm)
