@@ -92,12 +92,16 @@ class WindowExplanation:
     weights: np.ndarray                # Grad-CAM channel weights [T, k]
     importance: np.ndarray             # [T], signed
     boxes: list[list] = field(default_factory=list)   # ground truth per frame ([] when none)
-    pointing: dict[str, dict] = field(default_factory=dict)
+    pointing: dict[str, Pointing] = field(default_factory=dict)   # per method, where boxes exist
     monitor_cam: str = "gradcam"       # the method whose map the bundle carries (the monitor's)
+    _upsampled: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def upsampled(self, method: str) -> np.ndarray:
-        size = self.images[0].shape[:2]
-        return np.stack([camlib.upsample(m, size) for m in self.maps[method]])
+        """A method's maps over the native frames (computed once: pointing, JSON and report share it)."""
+        if method not in self._upsampled:
+            size = self.images[0].shape[:2]
+            self._upsampled[method] = np.stack([camlib.upsample(m, size) for m in self.maps[method]])
+        return self._upsampled[method]
 
     def trajectory(self, method: str | None = None) -> tuple[list, list]:
         return camlib.trajectory(self.upsampled(method or self.monitor_cam))
@@ -151,7 +155,7 @@ def explain_window(explainer: Explainer, index: int, window: list[int], images: 
             for cam_up, frame_boxes in zip(result.upsampled(name), boxes):
                 if frame_boxes:
                     pointing.add(cam_up, frame_boxes, margin)
-            result.pointing[name] = pointing.summary()
+            result.pointing[name] = pointing
     return result
 
 
@@ -251,18 +255,18 @@ def compare_methods(explainer: Explainer, clips: list[Clip], methods: tuple[str,
     class (as `vigil evaluate` does), beside the centre and random baselines."""
     normal = explainer.manifest.classes.index(explainer.manifest.normal_class)
     totals = {name: Pointing() for name in methods}
-    jobs = [(clip, w) for clip in clips if clip.label != normal and clip.boxes
-            for w in windows_of(explainer, clip, hop_seconds) if any(f in clip.boxes for f in w)]
-    if not jobs:
+    jobs = [(clip, [w for w in windows_of(explainer, clip, hop_seconds) if any(f in clip.boxes for f in w)])
+            for clip in clips if clip.label != normal and clip.boxes]
+    count = sum(len(windows) for _, windows in jobs)
+    if not count:
         raise ExplainError("--compare-methods: no anomaly window with ground-truth boxes in the given clips")
-    for clip, window in progress(jobs, len(jobs), "comparing methods"):
-        _, images = next(iter_window_frames(clip.path, [window]))
+    windows = ((clip, window, images) for clip, boxed in jobs if boxed
+               for window, images in iter_window_frames(clip.path, boxed))   # each clip decoded once
+    for clip, window, images in progress(windows, count, "comparing methods"):
         result = explain_window(explainer, 0, window, images, clip, clip.label, methods,
                                 margin=margin, smooth_samples=smooth_samples)
         for name in methods:
-            for cam_up, boxes in zip(result.upsampled(name), result.boxes):
-                if boxes:
-                    totals[name].add(cam_up, boxes, margin)
+            totals[name] += result.pointing[name]
     return {name: totals[name].summary() for name in methods}
 
 

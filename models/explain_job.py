@@ -50,7 +50,7 @@ def window_sections(result, classes, names: dict[str, str], compare_name: str | 
     table = [["class", "probability"]] + [[c, f"{float(p):.3f}"] for c, p in zip(classes, result.probs)]
     pointing = [["method (ground truth)", "frames", "pointing game", "energy in box", "centre prior", "random point"]]
     pointing += [[METHOD_LABELS.get(m, m), s["frames"], s["pointing_game"], s["energy_in_box"], s["centre_prior"],
-                  s["random_point"]] for m, s in result.pointing.items()]
+                  s["random_point"]] for m, s in ((m, p.summary()) for m, p in result.pointing.items())]
     text = [f"Frames {result.frames[0]}..{result.frames[-1]} ({result.times[0]:.2f} to {result.times[-1]:.2f} s). "
             f"The model says {classes[top]} ({float(result.probs[top]):.2f}); the maps explain "
             f"{classes[result.target]}."]

@@ -89,8 +89,8 @@ def methods_png(result, labels: dict[str, str]) -> np.ndarray:
     for name, maps in result.maps.items():
         pixel = name in PIXEL_METHODS
         scale = float(maps.max())
-        summary = result.pointing.get(name)
-        extra = [f"pointing {summary['pointing_game']:.2f}"] if summary else []
+        tally = result.pointing.get(name)
+        extra = [f"pointing {tally.summary()['pointing_game']:.2f}"] if tally else []
         rows.append(([labels.get(name, name), f"max {scale:.3g}", *extra],
                      [tile(im, m, scale, pixel, boxes=b) for im, m, b in zip(result.images, maps, result.boxes)]))
     cam = result.maps.get(result.monitor_cam)
@@ -247,7 +247,7 @@ def window_record(result, classes: tuple[str, ...]) -> dict:
         methods[name] = {"peak_xy": [list(p) for p in peaks], "peak_jump": [round(j, 4) for j in jumps],
                          "max": [round(float(m.max()), 6) for m in result.maps[name]]}
         if name in result.pointing:
-            methods[name]["pointing"] = result.pointing[name]
+            methods[name]["pointing"] = result.pointing[name].summary()
     return {"window": result.index, "frames": result.frames, "times_s": [round(t, 3) for t in result.times],
             "probs": {c: round(float(p), 4) for c, p in zip(classes, result.probs)},
             "predicted": classes[int(np.argmax(result.probs))], "explained_class": classes[result.target],

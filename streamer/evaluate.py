@@ -35,6 +35,14 @@ class Pointing:
         self.centre_hits += camlib.centre_hit(boxes, margin, size)
         self.random_hits += camlib.random_point_hit_rate(boxes, margin, size)
 
+    def __iadd__(self, other: Pointing) -> Pointing:
+        self.frames += other.frames
+        self.hits += other.hits
+        self.energy += other.energy
+        self.centre_hits += other.centre_hits
+        self.random_hits += other.random_hits
+        return self
+
     def summary(self) -> dict:
         n = max(self.frames, 1)
         return {"frames": self.frames, "pointing_game": round(self.hits / n, 4),
