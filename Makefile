@@ -15,9 +15,9 @@ $(BIN)/python:
 venv-runtime: $(BIN)/python
 	$(BIN)/pip install -q -e .
 
-# Everything: training and export (TensorFlow, tf2onnx) and the test runner.
+# Everything: training and export (TensorFlow, tf2onnx), the test runner, benchmark plots.
 venv-all: $(BIN)/python
-	$(BIN)/pip install -q -e '.[train,test]'
+	$(BIN)/pip install -q -e '.[train,test,bench]'
 
 $(DEMO_VIDEO): | venv-runtime
 	$(BIN)/vigil synth --demo $(DEMO_VIDEO)

@@ -1,10 +1,13 @@
 """Per-window inference cost: naive (backbone over all T frames each window) vs the per-frame
 activation cache at several strides, and the price of explanations (head with gradients + CAM vs a
 logits-only head); backbone batch sizes and ORT thread counts; ONNX Runtime vs TensorFlow on the
-same window. Everything is measured side by side in one run; prints JSON.
+same window; the backbone's multiply-adds against a MatMul ceiling measured on the same provider;
+on a GPU the host-to-device copy of the activation cache, and the head with the cache already on
+the device (I/O binding). Everything is measured side by side in one run; prints JSON.
 
     python benchmarks/inference.py                      # compact at 128 px and VGG19 at 224 px, T=16
     python benchmarks/inference.py --backbones compact,mobilenetv2 --quick
+    python benchmarks/inference.py --providers tensorrt-fp16,tensorrt,cuda,cpu    # on a GPU
 Needs the 'train' extra (it exports fresh models).
 """
 
@@ -22,9 +25,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.device import BoundRun, session_device, upload  # noqa: E402
+from benchmarks.flops import matmul_gflops, multiply_adds  # noqa: E402
 from benchmarks.machine import emit, machine_info  # noqa: E402
 
 DEFAULT_SIZES = {"vgg19": 224, "mobilenetv2": 128, "compact": 128}
+# What the monitor reads from the head each window (the rest stays on the device).
+HEAD_READ = ["probs", "cam", "cam_class"]
+FP16_SUFFIX = "-fp16"
 
 
 def timed(fn, repeats: int) -> float:
@@ -83,24 +91,52 @@ def batch_throughput(session, frames: np.ndarray, batches: list[int], repeats: i
     return out
 
 
+def device_resident_cache(bundle, activations: np.ndarray, repeats: int) -> dict:
+    """The head with the window's activations already on the device (I/O binding) against the
+    copy a host-side cache pays each window. On the CPU the device is the host: both ~free."""
+    from streamer.bundle import ACTIVATIONS, HEAD_FILE
+
+    session = bundle.session(HEAD_FILE)
+    device = session_device(session)
+    window = activations[None].astype(np.float32)
+    bound = BoundRun(session, {ACTIVATIONS: window}, HEAD_READ)
+    return {"device": device, "cache_window_mb": round(window.nbytes / 2 ** 20, 2),
+            "cache_upload_ms": round(timed(lambda: upload(window, device), repeats) * 1e3, 3),
+            "head_explained_bound_ms": round(timed(bound, repeats) * 1e3, 3)}
+
+
+def arithmetic(backbone_path: Path, per_frame_s: float, provider: str, quick: bool) -> dict:
+    """The backbone's work per frame and how close its time comes to the provider's MatMul rate."""
+    macs = multiply_adds(backbone_path)
+    achieved = 2 * macs / per_frame_s / 1e9
+    size = 128 if quick else (8192 if provider in ("cuda", "tensorrt") else 2048)
+    ceiling = matmul_gflops("cpu" if provider == "cpu" else "cuda", size)
+    return {"backbone_gmacs_per_frame": round(macs / 1e9, 4), "backbone_gflops_per_s": round(achieved, 1),
+            "matmul_gflops_per_s": round(ceiling, 1), "matmul_size": size,
+            "backbone_fraction_of_matmul": round(achieved / ceiling, 3)}
+
+
 def bench_provider(bundle_dir: Path, logits_path: Path, window: np.ndarray, provider: str, strides: list[int],
-                   repeats: int, batches: list[int]) -> dict:
-    """Every per-window cost on one execution provider, side by side."""
-    from streamer.bundle import open_bundle
+                   repeats: int, batches: list[int], quick: bool = False) -> dict:
+    """Every per-window cost on one execution provider ("cpu", "cuda", "tensorrt", "tensorrt-fp16"),
+    side by side."""
+    from streamer.bundle import BACKBONE_FILE, open_bundle
     from streamer.providers import create_session
 
+    name, fp16 = provider.removesuffix(FP16_SUFFIX), provider.endswith(FP16_SUFFIX)
     started = time.perf_counter()
-    bundle = open_bundle(bundle_dir, providers=(provider,))
-    bundle.warm_up()     # TensorRT builds its engines here (minutes, once; then from the disk cache)
+    # TensorRT builds its engines during warm-up (minutes, once; then from the disk cache)
+    bundle = open_bundle(bundle_dir, providers=(name,), tensorrt_fp16=fp16)
     first_call = time.perf_counter() - started
-    logits_session = create_session(logits_path, (provider,))
+    logits_session = create_session(logits_path, (name,), tensorrt_fp16=fp16)
     frames = len(window)
     activations = bundle.backbone(window)
     per_frame = timed(lambda: bundle.backbone(window[:1]), repeats)
     head_explained = timed(lambda: bundle.head(activations), repeats)
     head_logits = timed(lambda: logits_session.run(["logits"], {"activations": activations[None]}), repeats)
     naive = timed(lambda: bundle.head(bundle.backbone(window)), max(3, repeats // 3))
-    result = {"provider": bundle.provider, "asked": provider, "open_and_warm_up_s": round(first_call, 2),
+    result = {"provider": bundle.provider + (FP16_SUFFIX if fp16 and bundle.provider == "tensorrt" else ""),
+              "asked": provider, "open_and_warm_up_s": round(first_call, 2),
               "activation_shape": list(bundle.manifest.activation_shape),
               "backbone_ms_per_frame": round(per_frame * 1e3, 3),
               "head_explained_ms": round(head_explained * 1e3, 3), "head_logits_only_ms": round(head_logits * 1e3, 3),
@@ -115,20 +151,21 @@ def bench_provider(bundle_dir: Path, logits_path: Path, window: np.ndarray, prov
     stride = 4 if 4 in strides else strides[0]
     result["explanation_overhead_window"] = round(
         (stride * per_frame + head_explained) / (stride * per_frame + head_logits), 3)
-    backbone_session = create_session(bundle_dir / "backbone.onnx", (provider,))
-    result["backbone_frames_per_s_by_batch"] = batch_throughput(backbone_session, window, batches,
+    result["device_resident_cache"] = device_resident_cache(bundle, activations, repeats)
+    result["arithmetic"] = arithmetic(bundle_dir / BACKBONE_FILE, per_frame, bundle.provider, quick)
+    result["backbone_frames_per_s_by_batch"] = batch_throughput(bundle.session(BACKBONE_FILE), window, batches,
                                                                 max(3, repeats // 3))
     return result
 
 
 def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeats: int, workdir: Path,
-                   batches: list[int], threads: list[int], providers: list[str]) -> list[dict]:
+                   batches: list[int], threads: list[int], providers: list[str], quick: bool = False) -> list[dict]:
     """One exported model, timed on each provider; on the CPU also per thread count and in TF."""
     import keras
 
     from models.convrnn import build_convrnn
     from models.export import export_bundle
-    from streamer.providers import create_session
+    from streamer.providers import choose_providers, create_session
 
     keras.utils.set_random_seed(0)
     model = build_convrnn(name, frames=frames, input_size=(size, size))
@@ -137,8 +174,13 @@ def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeat
     window = np.random.default_rng(0).integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
     results = []
     for provider in providers:
+        try:
+            choose_providers((provider.removesuffix(FP16_SUFFIX),))
+        except ValueError as err:   # e.g. CUDA asked for on a machine without a GPU: say so, go on
+            results.append({"backbone": name, "asked": provider, "skipped": str(err)})
+            continue
         result = {"backbone": name, "frames": frames, "input_size": size,
-                  **bench_provider(bundle_dir, logits_path, window, provider, strides, repeats, batches)}
+                  **bench_provider(bundle_dir, logits_path, window, provider, strides, repeats, batches, quick)}
         if result["provider"] == "cpu":
             backbone_file = bundle_dir / "backbone.onnx"
             result["backbone_ms_per_frame_by_threads"] = {
@@ -160,7 +202,8 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--strides", default="1,4,8")
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--providers", default="cpu", help="e.g. tensorrt,cuda,cpu: each is timed")
+    parser.add_argument("--providers", default="cpu",
+                        help="e.g. tensorrt-fp16,tensorrt,cuda,cpu: each is timed")
     parser.add_argument("--batches", default="1,2,4,8,16,32", help="backbone batch sizes")
     parser.add_argument("--threads", default=None, help="ORT intra-op threads to try (default: 1 and all cores)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the script runs")
@@ -176,7 +219,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.backbones.split(","):
             size = 32 if args.quick else DEFAULT_SIZES[name]
-            results += bench_backbone(name, frames, size, strides, repeats, Path(tmp), batches, threads, providers)
+            results += bench_backbone(name, frames, size, strides, repeats, Path(tmp), batches, threads, providers,
+                                      args.quick)
     report = {"benchmark": "inference", "machine": machine_info(), "results": results}
     emit(report, args.out)
     return 0

@@ -1,10 +1,12 @@
 """The real `vigil run` pipeline, headless, on video files paced in real time: analysed fps, drops by
 reason, capture-to-decision latency percentiles, overlay ms per frame, CPU and RSS over time, for
-1, 2, 4, ... cameras until analysis drops appear; per resolution, from files or a local RTSP server.
-Prints JSON.
+1, 2, 4, ... cameras until analysis drops appear; per bundle (the demo model, and with --export
+fresh bundles of other backbones shaped like it), per resolution, from files or a local RTSP server.
+Prints JSON, with a summary: the real-time cameras each backbone sustains here.
 
     python benchmarks/pipeline.py --bundle models/demo --seconds 30 --cameras 1,2,4
     python benchmarks/pipeline.py --resolutions 1280x720,1920x1080 --rtsp --cameras 1,2,4,8
+    python benchmarks/pipeline.py --export mobilenetv2,vgg19     # needs the 'train' extra
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import emit, machine_info  # noqa: E402
 from streamer import synth  # noqa: E402
+from streamer.bundle import read_manifest  # noqa: E402
 from streamer.config import parse_config  # noqa: E402
 from streamer.monitor import build_monitor  # noqa: E402
 
@@ -114,6 +117,50 @@ def generated_scene(workdir: Path, resolution: str, quick: bool) -> Path:
     return video
 
 
+def export_like(bundle: Path, backbone: str, workdir: Path) -> Path:
+    """A fresh bundle of another backbone with the given bundle's window, rate, classes and head
+    (untrained weights: the cost is the same)."""
+    import keras
+
+    from models.convrnn import build_convrnn
+    from models.export import export_bundle
+    from streamer.bundle import read_manifest
+
+    m = read_manifest(bundle)
+    pooling, motion = head_options(bundle)
+    keras.utils.set_random_seed(0)
+    size = {"vgg19": 224}.get(backbone, m.input_size[0])
+    model = build_convrnn(backbone, frames=m.frames, input_size=(size, size), classes=m.classes,
+                          normal_class=m.normal_class, sample_fps=m.sample_fps, pooling=pooling, motion=motion)
+    return export_bundle(model, workdir / f"bundle-{backbone}", verify=False)
+
+
+def head_options(bundle: Path) -> tuple[str, bool]:
+    """(pooling, motion) of a bundle's head, read from its Keras model."""
+    from models.convrnn import POOLINGS, split_convrnn
+    from models.export import load_model
+
+    _, head = split_convrnn(load_model(bundle / "model.keras"))
+    pool = head.get_layer("frame_pool").layer
+    pooling = next(name for name, kind in POOLINGS.items() if isinstance(pool, kind))
+    return pooling, any(layer.name == "frame_motion" for layer in head.layers)
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    """Per backbone, resolution and source: the most cameras analysed with no analysis drops, and
+    whether a larger count was tried and dropped (else the limit lies beyond what was tried)."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in runs:
+        groups.setdefault((run["backbone"], run["resolution"], run["source"]), []).append(run)
+    summary = []
+    for (backbone, resolution, source), group in groups.items():
+        clean = [r["cameras"] for r in group if not r["analysis_drops"]]
+        summary.append({"backbone": backbone, "resolution": resolution, "source": source,
+                        "realtime_cameras": max(clean, default=0),
+                        "limit_reached": any(r["analysis_drops"] for r in group)})
+    return summary
+
+
 def sources(video: Path, rtsp: bool):
     """(kind, source, server): the file paced in real time, then (with rtsp) the same file served
     over RTSP by a local server, started here and killed by the caller."""
@@ -132,8 +179,10 @@ def sources(video: Path, rtsp: bool):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default="models/demo")
+    parser.add_argument("--export", default="",
+                        help="also time fresh bundles of these backbones shaped like --bundle, e.g. mobilenetv2,vgg19")
     parser.add_argument("--video", help="source file (default: a generated 720p 25 fps scene)")
-    parser.add_argument("--cameras", default="1,2,4")
+    parser.add_argument("--cameras", default="1,2,4,8")
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--resolutions", default="1280x720", help="generated sources, e.g. 1280x720,1920x1080")
     parser.add_argument("--rtsp", action="store_true",
@@ -148,21 +197,26 @@ def main(argv=None) -> int:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        bundles = [Path(args.bundle)] + [export_like(Path(args.bundle), name, workdir)
+                                         for name in filter(None, args.export.split(","))]
         for resolution in ([None] if args.video else resolutions):
             video = Path(args.video) if args.video else generated_scene(workdir, resolution, args.quick)
             for kind, source, server in sources(video, args.rtsp):
                 try:
-                    for n in counts:
-                        runs.append({"source": kind, "resolution": resolution or "file",
-                                     **run_once(args.bundle, source, n, seconds, workdir,
-                                                 args.providers.split(","))})
-                        if runs[-1]["analysis_drops"]:
-                            break   # this machine's limit is reached
+                    for bundle in bundles:
+                        backbone = read_manifest(bundle).backbone
+                        for n in counts:
+                            runs.append({"backbone": backbone, "source": kind, "resolution": resolution or "file",
+                                         **run_once(str(bundle), source, n, seconds, workdir,
+                                                    args.providers.split(","))})
+                            if runs[-1]["analysis_drops"]:
+                                break   # this machine's limit is reached
                 finally:
                     if server is not None:
                         server.kill()
     report = {"benchmark": "pipeline", "machine": machine_info(), "bundle": args.bundle,
-              "video": "generated 25 fps" if not args.video else os.path.basename(args.video), "runs": runs}
+              "video": "generated 25 fps" if not args.video else os.path.basename(args.video),
+              "summary": summarise(runs), "runs": runs}
     emit(report, args.out)
     return 0
 

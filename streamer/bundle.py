@@ -200,18 +200,22 @@ def check_session_io(session, path: Path, expected: tuple[dict, dict]) -> None:
 class Bundle:
     """A verified bundle with ONNX Runtime sessions: full graph (lazy) and backbone + head."""
 
-    def __init__(self, directory: Path, manifest: Manifest, providers: tuple[str, ...], threads: int):
+    def __init__(self, directory: Path, manifest: Manifest, providers: tuple[str, ...], threads: int,
+                 tensorrt_fp16: bool = False):
         self.directory = directory
         self.manifest = manifest
         self._providers = providers
         self._threads = threads
+        self._tensorrt_fp16 = tensorrt_fp16
         self._sessions: dict = {}
 
-    def _session(self, name: str):
+    def session(self, name: str):
+        """The ONNX Runtime session of one bundle file (BACKBONE_FILE, HEAD_FILE, FULL_FILE), started
+        and checked against the manifest on first use."""
         if name not in self._sessions:
             path = self.directory / name
             try:
-                session = create_session(path, self._providers, self._threads)
+                session = create_session(path, self._providers, self._threads, self._tensorrt_fp16)
             except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
                 raise BundleError(f"{path}: not a loadable ONNX model ({str(err).splitlines()[0]})") from None
             check_session_io(session, path, self.manifest.expected_io()[name])
@@ -220,7 +224,7 @@ class Bundle:
 
     @property
     def provider(self) -> str:
-        return active_provider(self._session(BACKBONE_FILE))
+        return active_provider(self.session(BACKBONE_FILE))
 
     def warm_up(self) -> None:
         """First runs allocate memory and (on GPU) build kernels: pay that before the first frame."""
@@ -232,7 +236,7 @@ class Bundle:
     def backbone(self, frames: np.ndarray) -> np.ndarray:
         """uint8 BGR frames [N, H, W, 3] at model resolution -> activations [N, h, w, k]."""
         self._check_frames(frames, leading=None)
-        return self._session(BACKBONE_FILE).run([ACTIVATIONS], {FRAMES_INPUT: frames})[0]
+        return self.session(BACKBONE_FILE).run([ACTIVATIONS], {FRAMES_INPUT: frames})[0]
 
     def head(self, activations: np.ndarray, target: int | None = None) -> Explanation:
         """Activations of one window [T, h, w, k] -> decision and per-frame CAM."""
@@ -240,14 +244,14 @@ class Bundle:
         if activations.shape != expected:
             raise ValueError(f"head: expected activations of shape {expected}, got {activations.shape}")
         feeds = {ACTIVATIONS: activations[None].astype(np.float32, copy=False), **self._target(target)}
-        outputs = self._session(HEAD_FILE).run(list(EXPLANATION_OUTPUTS), feeds)
+        outputs = self.session(HEAD_FILE).run(list(EXPLANATION_OUTPUTS), feeds)
         return self._explanation(outputs)
 
     def full(self, frames: np.ndarray, target: int | None = None) -> Explanation:
         """One window of uint8 BGR frames [T, H, W, 3] through model.onnx in a single pass."""
         self._check_frames(frames, leading=self.manifest.frames)
         feeds = {FRAMES_INPUT: frames[None], **self._target(target)}
-        outputs = self._session(FULL_FILE).run([*EXPLANATION_OUTPUTS, ACTIVATIONS], feeds)
+        outputs = self.session(FULL_FILE).run([*EXPLANATION_OUTPUTS, ACTIVATIONS], feeds)
         return self._explanation(outputs[:-1], activations=outputs[-1][0])
 
     def _check_frames(self, frames: np.ndarray, leading: int | None) -> None:
@@ -271,17 +275,17 @@ class Bundle:
 
 
 def open_bundle(directory: str | Path, providers: tuple[str, ...] = ("tensorrt", "cuda", "cpu"),
-                threads: int = 0, warm_up: bool = True) -> Bundle:
+                threads: int = 0, warm_up: bool = True, tensorrt_fp16: bool = False) -> Bundle:
     """Verify a bundle (manifest, every sha256, I/O contract) and start its runtime sessions."""
     directory = Path(directory)
     if not directory.is_dir():
         raise BundleError(f"{directory}: not a directory")
     manifest = read_manifest(directory)
     verify_checksums(directory, manifest)
-    bundle = Bundle(directory, manifest, tuple(providers), threads)
+    bundle = Bundle(directory, manifest, tuple(providers), threads, tensorrt_fp16)
     if warm_up:
         bundle.warm_up()
     else:  # still load the sessions the monitor uses, so a bad file fails here and not mid-stream
-        bundle._session(BACKBONE_FILE), bundle._session(HEAD_FILE)
+        bundle.session(BACKBONE_FILE), bundle.session(HEAD_FILE)
     logger.info("%s: bundle %s on %s", directory.name, manifest.backbone, bundle.provider)
     return bundle

@@ -33,6 +33,7 @@ class ModelConfig:
     providers: tuple[str, ...] = field(default=("tensorrt", "cuda", "cpu"),
                                        metadata=_choices("tensorrt", "cuda", "cpu"))
     threads: int = field(default=0, metadata=_range(0, 256))
+    tensorrt_fp16: bool = False
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,8 @@ def build_monitor(config: Config, stop: threading.Event, output_video: Path | No
     cameras = [c for c in config.cameras if c.enabled]
     if not cameras:
         raise ValueError("cameras: expected at least one enabled camera, got none")
-    bundle = open_bundle(config.resolve(config.model.bundle), config.model.providers, config.model.threads)
+    bundle = open_bundle(config.resolve(config.model.bundle), config.model.providers, config.model.threads,
+                         tensorrt_fp16=config.model.tensorrt_fp16)
     m = bundle.manifest
     metrics = metrics or build_metrics()
     alert_dir = config.resolve(config.alerts.directory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -18,7 +19,22 @@ def run(script: str, *args: str) -> dict:
     return json.loads(result.stdout)
 
 
-def test_inference_benchmark_runs():
+def assert_plots(report: dict, tmp_path, count: int) -> None:
+    """The report's plots are real, non-blank PNGs."""
+    import cv2
+
+    from benchmarks.plot import plot_file
+
+    path = tmp_path / f"{report['benchmark']}.json"
+    path.write_text(json.dumps(report))
+    pngs = plot_file(path)
+    assert len(pngs) == count
+    for png in pngs:
+        image = cv2.imread(str(png))
+        assert image is not None and image.shape[0] > 200 and image.std() > 10, png
+
+
+def test_inference_benchmark_runs(tmp_path):
     pytest.importorskip("tensorflow")
     report = run("inference.py", "--backbones", "compact", "--quick")
     r = report["results"][0]
@@ -28,14 +44,46 @@ def test_inference_benchmark_runs():
     assert r["explanation_overhead_head"] > 0
     assert set(r["backbone_frames_per_s_by_batch"]) == {"1", "2"}
     assert r["backbone_ms_per_frame_by_threads"] and r["tensorflow_over_onnxruntime"]["head_explained"] > 0
+    # the compact backbone at 32 px: five 3x3 convs, 24-48-48-96-96 channels, strides 2-2-1-2-1
+    assert r["arithmetic"]["backbone_gmacs_per_frame"] == round(
+        sum(o * s * s * 9 * i for o, s, i in [(24, 16, 3), (48, 8, 24), (48, 8, 48), (96, 4, 48), (96, 4, 96)]) / 1e9, 4)
+    assert 0 < r["arithmetic"]["backbone_fraction_of_matmul"]
+    cache = r["device_resident_cache"]
+    assert cache["device"] == "cpu" and cache["head_explained_bound_ms"] > 0 and cache["cache_upload_ms"] >= 0
+    assert_plots(report, tmp_path, 2)
 
 
-def test_pipeline_benchmark_runs(tiny_bundle):
-    report = run("pipeline.py", "--bundle", str(tiny_bundle), "--quick")
-    (r,) = report["runs"]
-    assert r["cameras"] == 1 and r["analysed_fps_per_camera"] > 0
-    assert {"p50", "p95", "p99"} == set(r["decision_latency_ms"]) == set(r["overlay_ms_per_frame"])
-    assert r["rss_mb"]["max"] >= r["rss_mb"]["start"] > 0
+def test_pipeline_benchmark_runs(tiny_bundle, tmp_path):
+    report = run("pipeline.py", "--bundle", str(tiny_bundle), "--quick", "--export", "mobilenetv2")
+    compact, mobilenet = report["runs"]
+    for r in report["runs"]:
+        assert r["cameras"] == 1 and r["analysed_fps_per_camera"] > 0
+        assert {"p50", "p95", "p99"} == set(r["decision_latency_ms"]) == set(r["overlay_ms_per_frame"])
+        assert r["rss_mb"]["max"] >= r["rss_mb"]["start"] > 0
+    assert compact["backbone"] == "compact" and mobilenet["backbone"].startswith("mobilenetv2")
+    assert [(s["backbone"], s["realtime_cameras"]) for s in report["summary"]] == [
+        (r["backbone"], 0 if r["analysis_drops"] else 1) for r in report["runs"]]
+    assert_plots(report, tmp_path, 1)
+
+
+def test_pipeline_summary_finds_the_most_cameras_without_drops():
+    from benchmarks.pipeline import summarise
+
+    runs = [{"backbone": "b", "resolution": "720p", "source": "file", "cameras": n, "analysis_drops": d}
+            for n, d in ((1, 0), (2, 0), (4, 3))]
+    runs.append({"backbone": "b", "resolution": "1080p", "source": "file", "cameras": 1, "analysis_drops": 0})
+    assert summarise(runs) == [
+        {"backbone": "b", "resolution": "720p", "source": "file", "realtime_cameras": 2, "limit_reached": True},
+        {"backbone": "b", "resolution": "1080p", "source": "file", "realtime_cameras": 1, "limit_reached": False}]
+
+
+def test_plot_refuses_what_is_not_a_benchmark_report(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text('{"benchmark": "other"}')
+    result = subprocess.run([sys.executable, "benchmarks/plot.py", str(path)], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"plot: {path}: expected a benchmark report (['inference', 'pipeline']), got 'other'"
 
 
 @pytest.mark.rtsp
@@ -47,3 +95,25 @@ def test_pipeline_benchmark_runs_over_rtsp(tiny_bundle):
     report = run("pipeline.py", "--bundle", str(tiny_bundle), "--quick", "--rtsp")
     assert [(r["source"], r["resolution"]) for r in report["runs"]] == [("file", "320x180"), ("rtsp", "320x180")]
     assert report["runs"][1]["analysed_fps_per_camera"] > 0
+
+
+def test_gpu_script_runs_end_to_end_and_skips_missing_providers(tmp_path):
+    """The GPU script's plumbing, on whatever this machine has (--quick): a script that only ever
+    runs on a borrowed GPU must not fail there on a typo."""
+    pytest.importorskip("tensorflow")
+    from streamer.providers import nvidia_driver_present
+
+    env = {**os.environ, "PYTHON": sys.executable}
+    result = subprocess.run(["bash", "benchmarks/gpu.sh", str(tmp_path), "--quick"], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    inference = json.loads((tmp_path / "inference-gpu.json").read_text())
+    by_provider = {r["asked"]: r for r in inference["results"]}
+    assert list(by_provider) == ["tensorrt-fp16", "tensorrt", "cuda", "cpu"]
+    assert by_provider["cpu"]["provider"] == "cpu"
+    if not nvidia_driver_present():
+        assert all("skipped" in by_provider[p] for p in ("tensorrt-fp16", "tensorrt", "cuda"))
+    pipeline = json.loads((tmp_path / "pipeline-gpu.json").read_text())
+    assert pipeline["runs"][0]["analysed_fps_per_camera"] > 0
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "inference-gpu-batch.png", "inference-gpu-window.png", "pipeline-gpu-cameras.png"]

@@ -202,3 +202,41 @@ def test_no_gpu_provider_is_asked_for_without_an_nvidia_driver(tiny_bundle, capf
     assert choose_providers(("tensorrt", "cuda", "cpu")) == ["CPUExecutionProvider"]
     assert open_bundle(tiny_bundle).provider == "cpu"
     assert "Failed to load library" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("name,cache,fp16,expected", [
+    ("CPUExecutionProvider", Path("/c"), True, {}),
+    ("CUDAExecutionProvider", Path("/c"), False, {}),
+    ("TensorrtExecutionProvider", None, False, {}),
+    ("TensorrtExecutionProvider", None, True, {"trt_fp16_enable": "True"}),
+    ("TensorrtExecutionProvider", Path("/c"), True,
+     {"trt_fp16_enable": "True", "trt_engine_cache_enable": "True", "trt_engine_cache_path": "/c",
+      "trt_timing_cache_enable": "True", "trt_timing_cache_path": "/c"}),
+])
+def test_tensorrt_options_carry_the_engine_cache_and_fp16(name, cache, fp16, expected):
+    from streamer.providers import provider_options
+
+    assert provider_options(name, cache, fp16) == expected
+
+
+def test_config_turns_tensorrt_fp16_on():
+    from streamer.config import ConfigError, parse_config
+
+    assert parse_config({"model": {"tensorrt_fp16": True}}).model.tensorrt_fp16 is True
+    with pytest.raises(ConfigError, match="model.tensorrt_fp16: expected a boolean, got string 'yes'"):
+        parse_config({"model": {"tensorrt_fp16": "yes"}})
+
+
+@pytest.mark.gpu
+def test_tensorrt_fp16_engine_agrees_with_the_cpu(tiny_bundle, tmp_path, monkeypatch):
+    from tests.gpu import require_cuda
+
+    require_cuda()
+    monkeypatch.setenv("VIGIL_CACHE_DIR", str(tmp_path))
+    bundle = open_bundle(tiny_bundle, providers=("tensorrt", "cpu"), tensorrt_fp16=True)
+    if bundle.provider != "tensorrt":
+        pytest.skip("this onnxruntime has no working TensorRT provider")
+    frames = make_frames(3, 32, 32)
+    cpu = open_bundle(tiny_bundle, providers=("cpu",)).full(frames)
+    np.testing.assert_allclose(bundle.full(frames).probs, cpu.probs, atol=2e-2)
+    assert any((tmp_path / "tensorrt").iterdir())      # the engine was cached for the next start
