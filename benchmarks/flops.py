@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 
 def _observed_shapes(model: onnx.ModelProto, names: list[str]) -> dict[str, list[int]]:
@@ -53,30 +53,31 @@ def multiply_adds(path: str | Path) -> int:
     return total
 
 
-def matmul_model(n: int) -> bytes:
-    """An n x n x n float32 MatMul: the densest arithmetic an execution provider runs."""
-    a = helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n])
-    b = helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])
-    c = helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul", [a, b], [c])
+def matmul_model(weights: np.ndarray) -> bytes:
+    """x @ weights for x [n, n] with constant float32 weights [n, n], like a convolution's weights:
+    ONNX Runtime packs constant weights once at load, so this is the densest arithmetic it runs."""
+    n = weights.shape[0]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, weights.shape[1]])
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "matmul", [x], [y],
+                              initializer=[numpy_helper.from_array(weights.astype(np.float32), "w")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model.SerializeToString()
 
 
 def matmul_gflops(provider: str, n: int, repeats: int = 5) -> float:
-    """Measured GFLOP/s (2 per multiply-add) of a large MatMul on one provider ("cpu", "cuda", ...),
-    its operands already on the device so that no copy is counted."""
+    """Measured GFLOP/s (2 per multiply-add) of an n x n x n MatMul on one provider ("cpu",
+    "cuda", ...), its input already on the device so that no copy is counted."""
     import onnxruntime as ort
 
     from benchmarks.device import BoundRun
     from streamer.providers import PROVIDERS, session_options
 
-    session = ort.InferenceSession(matmul_model(n), sess_options=session_options(),
-                                   providers=[PROVIDERS[provider]])
     rng = np.random.default_rng(0)
-    feeds = {"a": rng.standard_normal((n, n), np.float32), "b": rng.standard_normal((n, n), np.float32)}
-    run = BoundRun(session, feeds, ["c"], fetch=False)
+    session = ort.InferenceSession(matmul_model(rng.standard_normal((n, n), np.float32)),
+                                   sess_options=session_options(), providers=[PROVIDERS[provider]])
+    run = BoundRun(session, {"x": rng.standard_normal((n, n), np.float32)}, ["y"], fetch=False)
     run()
     best = math.inf
     for _ in range(repeats):

@@ -109,7 +109,7 @@ def arithmetic(backbone_path: Path, per_frame_s: float, provider: str, quick: bo
     """The backbone's work per frame and how close its time comes to the provider's MatMul rate."""
     macs = multiply_adds(backbone_path)
     achieved = 2 * macs / per_frame_s / 1e9
-    size = 128 if quick else (8192 if provider in ("cuda", "tensorrt") else 2048)
+    size = 128 if quick else (8192 if provider in ("cuda", "tensorrt") else 3072)
     ceiling = matmul_gflops("cpu" if provider == "cpu" else "cuda", size)
     return {"backbone_gmacs_per_frame": round(macs / 1e9, 4), "backbone_gflops_per_s": round(achieved, 1),
             "matmul_gflops_per_s": round(ceiling, 1), "matmul_size": size,

@@ -81,7 +81,8 @@ def plot_batch_throughput(report: dict, path: Path) -> None:
 
 
 def plot_pipeline(report: dict, path: Path) -> None:
-    """p95 capture-to-decision latency and CPU against cameras; a cross marks analysis drops."""
+    """p95 capture-to-decision latency and CPU against cameras; a cross marks a run that fell short
+    of real time (drops or late decisions)."""
     groups: dict[str, list[dict]] = {}
     for run in report["runs"]:
         groups.setdefault(f"{run.get('backbone', '')} {run['resolution']} {run['source']}".strip(), []).append(run)
@@ -90,7 +91,7 @@ def plot_pipeline(report: dict, path: Path) -> None:
         cameras = [r["cameras"] for r in runs]
         (line,) = latency_ax.plot(cameras, [r["decision_latency_ms"].get("p95", 0) for r in runs], "o-", label=name)
         cpu_ax.plot(cameras, [r["cpu_percent"] for r in runs], "o-", color=line.get_color())
-        dropped = [r for r in runs if r["analysis_drops"]]
+        dropped = [r for r in runs if r.get("shortfalls", r["analysis_drops"])]
         latency_ax.plot([r["cameras"] for r in dropped], [r["decision_latency_ms"].get("p95", 0) for r in dropped],
                         "x", color="red", markersize=12, mew=2)
     latency_ax.set_ylabel("p95 capture-to-decision latency, ms")
@@ -101,7 +102,7 @@ def plot_pipeline(report: dict, path: Path) -> None:
         ax.grid(True, alpha=0.3)
     plain_log_axis(latency_ax, "y")
     latency_ax.legend(fontsize=7)
-    fig.suptitle("vigil run pipeline (red x: analysis drops)")
+    fig.suptitle("vigil run pipeline (red x: fell short of real time: drops or late decisions)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,10 +70,16 @@ class CameraView:
         return self.cams[self.seqs[i - 1]] if i else None
 
 
+# A frame this much later than its slot on screen is not drawn: when drawing falls behind (more
+# cameras than the cores can draw), skipping keeps the guard's view live and the queue of frames
+# waiting to be drawn bounded, instead of drifting ever later and growing by gigabytes.
+MAX_DISPLAY_LAG_S = 0.5
+
+
 class Compositor(threading.Thread):
     def __init__(self, rings: dict[str, FrameRing], classes: tuple[str, ...], config: OverlayConfig,
                  stop: threading.Event, delay_s: float, display_fps: float = 25.0, pre_roll_s: float = 3.0,
-                 writer_path: Path | None = None):
+                 writer_path: Path | None = None, on_late: Callable[[str, int], None] = lambda c, n: None):
         super().__init__(name="overlay", daemon=True)
         self.rings, self.classes, self.config, self.stop_event = rings, classes, config, stop
         self.delay = delay_s
@@ -85,6 +92,7 @@ class Compositor(threading.Thread):
         self.writer_path = writer_path
         self._writer: cv2.VideoWriter | None = None
         self.draw_seconds: deque[float] = deque(maxlen=500)
+        self.on_late = on_late      # (camera, frames skipped because drawing fell behind)
 
     # called from the inference thread
     def submit(self, analysis: Analysis) -> None:
@@ -116,6 +124,12 @@ class Compositor(threading.Thread):
         for name, ring in self.rings.items():
             view = self.views[name]
             view.pending.extend(ring.drain())
+            late = 0
+            while view.pending and view.pending[0].ts < now - self.delay - MAX_DISPLAY_LAG_S:
+                view.pending.popleft()
+                late += 1
+            if late:
+                self.on_late(name, late)
             # Hold frames back by `delay`, so that their own CAM has arrived when they are shown.
             while view.pending and view.pending[0].ts <= now - self.delay:
                 frame = view.pending.popleft()

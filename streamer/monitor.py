@@ -71,6 +71,9 @@ class Monitor:
     def on_skip(self, camera: str, count: int) -> None:
         self.metrics.frames_dropped.labels(camera, "analysis_backlog").inc(count)
 
+    def on_display_late(self, camera: str, count: int) -> None:
+        self.metrics.frames_dropped.labels(camera, "display_late").inc(count)
+
     def on_analysis(self, analysis: Analysis) -> None:
         m, classes = self.metrics, self.bundle.manifest.classes
         m.decision_latency.labels(analysis.camera).observe(analysis.latency)
@@ -154,7 +157,8 @@ def build_monitor(config: Config, stop: threading.Event, output_video: Path | No
     # Frames wait for their own CAM: a head runs every `stride` sampled frames, plus its latency.
     delay = config.inference.stride / m.sample_fps + 0.4
     monitor.compositor = Compositor(display_rings, m.classes, config.overlay, stop, delay,
-                                    pre_roll_s=config.alerts.pre_roll_s, writer_path=output_video)
+                                    pre_roll_s=config.alerts.pre_roll_s, writer_path=output_video,
+                                    on_late=monitor.on_display_late)
     monitor.worker = InferenceWorker(bundle, analysis_rings, stop, config.inference.stride,
                                      config.inference.backbone_batch, monitor.on_analysis,
                                      monitor.on_skip, monitor.on_timing, monitor.on_frames)

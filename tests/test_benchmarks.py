@@ -62,19 +62,36 @@ def test_pipeline_benchmark_runs(tiny_bundle, tmp_path):
         assert r["rss_mb"]["max"] >= r["rss_mb"]["start"] > 0
     assert compact["backbone"] == "compact" and mobilenet["backbone"].startswith("mobilenetv2")
     assert [(s["backbone"], s["realtime_cameras"]) for s in report["summary"]] == [
-        (r["backbone"], 0 if r["analysis_drops"] else 1) for r in report["runs"]]
+        (r["backbone"], 0 if r["shortfalls"] else 1) for r in report["runs"]]
     assert_plots(report, tmp_path, 1)
 
 
-def test_pipeline_summary_finds_the_most_cameras_without_drops():
+@pytest.mark.parametrize("drops,p95,expected", [
+    ({}, 40.0, []),
+    ({}, 250.0, []),
+    ({}, 251.0, ["p95 latency 251 ms > 250"]),
+    ({"display_ring": 7}, 40.0, ["7 display_ring drops"]),
+    ({"analysis_backlog": 3}, 900.5, ["3 analysis_backlog drops", "p95 latency 900.5 ms > 250"]),
+])
+def test_a_run_falls_short_of_real_time_on_any_drop_or_late_decision(drops, p95, expected):
+    from benchmarks.pipeline import shortfalls
+
+    assert shortfalls({"drops": drops, "decision_latency_ms": {"p50": 1.0, "p95": p95}}) == expected
+
+
+def test_pipeline_summary_finds_the_most_cameras_sustained():
     from benchmarks.pipeline import summarise
 
-    runs = [{"backbone": "b", "resolution": "720p", "source": "file", "cameras": n, "analysis_drops": d}
-            for n, d in ((1, 0), (2, 0), (4, 3))]
-    runs.append({"backbone": "b", "resolution": "1080p", "source": "file", "cameras": 1, "analysis_drops": 0})
+    def run(resolution, cameras, shortfalls):
+        return {"backbone": "b", "resolution": resolution, "source": "file", "cameras": cameras,
+                "shortfalls": shortfalls}
+
+    runs = [run("720p", 1, []), run("720p", 2, []), run("720p", 4, ["3 display_ring drops"]), run("1080p", 1, [])]
     assert summarise(runs) == [
-        {"backbone": "b", "resolution": "720p", "source": "file", "realtime_cameras": 2, "limit_reached": True},
-        {"backbone": "b", "resolution": "1080p", "source": "file", "realtime_cameras": 1, "limit_reached": False}]
+        {"backbone": "b", "resolution": "720p", "source": "file", "realtime_cameras": 2,
+         "next_count_fell_short": {"cameras": 4, "by": ["3 display_ring drops"]}},
+        {"backbone": "b", "resolution": "1080p", "source": "file", "realtime_cameras": 1,
+         "next_count_fell_short": None}]
 
 
 def test_plot_refuses_what_is_not_a_benchmark_report(tmp_path):

@@ -1,0 +1,43 @@
+"""The compositor's display queue: frames wait for their CAM, and drawing that falls behind skips
+late frames (counted) instead of queueing without bound."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from streamer.compositor import MAX_DISPLAY_LAG_S, Compositor
+from streamer.config import OverlayConfig
+from streamer.ring import FrameRing
+from streamer.types import Frame
+
+
+def compositor_with(frames_ts: list[float], delay: float = 1.0):
+    ring = FrameRing(512, "display_ring")
+    for seq, ts in enumerate(frames_ts):
+        ring.put(Frame("cam", seq, ts, np.zeros((36, 64, 3), np.uint8)))
+    late: list[tuple[str, int]] = []
+    compositor = Compositor({"cam": ring}, ("normal", "fight"), OverlayConfig(display="headless"), threading.Event(),
+                            delay, on_late=lambda camera, n: late.append((camera, n)))
+    return compositor, late
+
+
+def test_frames_wait_for_their_slot_and_are_all_drawn_when_on_time():
+    compositor, late = compositor_with([0.0, 0.04, 0.08, 0.12])
+    assert compositor._tick(now=0.5) is False              # none is due yet: held back by the delay
+    assert compositor._tick(now=1.2) is True
+    assert len(compositor.draw_seconds) == 4 and late == []
+    assert not compositor.views["cam"].pending
+
+
+def test_drawing_that_fell_behind_skips_late_frames_and_counts_them():
+    # 10 s of 25 fps frames arrive at once, as after a stall of the drawing thread.
+    ts = [i / 25 for i in range(250)]
+    compositor, late = compositor_with(ts, delay=1.0)
+    now = 10.0
+    compositor._tick(now)
+    on_time = [t for t in ts if t >= now - 1.0 - MAX_DISPLAY_LAG_S]
+    assert late == [("cam", len(ts) - len(on_time))]
+    assert len(compositor.draw_seconds) == sum(1 for t in on_time if t <= now - 1.0)
+    assert len(compositor.views["cam"].pending) == sum(1 for t in ts if t > now - 1.0)   # only the future
