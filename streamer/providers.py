@@ -71,6 +71,7 @@ def provider_options(name: str, cache_dir: Path | None, tensorrt_fp16: bool = Fa
         return {}
     options = {"trt_fp16_enable": "True"} if tensorrt_fp16 else {}
     if cache_dir is not None:
+        cache_dir = cache_dir / "fp16" if tensorrt_fp16 else cache_dir   # engines of each precision apart
         options.update({"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache_dir),
                         "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache_dir)})
     return options

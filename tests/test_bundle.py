@@ -210,7 +210,10 @@ def test_no_gpu_provider_is_asked_for_without_an_nvidia_driver(tiny_bundle, capf
     ("TensorrtExecutionProvider", None, False, {}),
     ("TensorrtExecutionProvider", None, True, {"trt_fp16_enable": "True"}),
     ("TensorrtExecutionProvider", Path("/c"), True,
-     {"trt_fp16_enable": "True", "trt_engine_cache_enable": "True", "trt_engine_cache_path": "/c",
+     {"trt_fp16_enable": "True", "trt_engine_cache_enable": "True", "trt_engine_cache_path": "/c/fp16",
+      "trt_timing_cache_enable": "True", "trt_timing_cache_path": "/c/fp16"}),
+    ("TensorrtExecutionProvider", Path("/c"), False,
+     {"trt_engine_cache_enable": "True", "trt_engine_cache_path": "/c",
       "trt_timing_cache_enable": "True", "trt_timing_cache_path": "/c"}),
 ])
 def test_tensorrt_options_carry_the_engine_cache_and_fp16(name, cache, fp16, expected):
@@ -239,4 +242,4 @@ def test_tensorrt_fp16_engine_agrees_with_the_cpu(tiny_bundle, tmp_path, monkeyp
     frames = make_frames(3, 32, 32)
     cpu = open_bundle(tiny_bundle, providers=("cpu",)).full(frames)
     np.testing.assert_allclose(bundle.full(frames).probs, cpu.probs, atol=2e-2)
-    assert any((tmp_path / "tensorrt").iterdir())      # the engine was cached for the next start
+    assert any((tmp_path / "tensorrt" / "fp16").iterdir())      # the engine was cached for the next start
