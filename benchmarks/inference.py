@@ -120,7 +120,7 @@ def bench_provider(bundle_dir: Path, logits_path: Path, window: np.ndarray, prov
                    repeats: int, batches: list[int], quick: bool = False) -> dict:
     """Every per-window cost on one execution provider ("cpu", "cuda", "tensorrt", "tensorrt-fp16"),
     side by side."""
-    from streamer.bundle import BACKBONE_FILE, open_bundle
+    from streamer.bundle import BACKBONE_FILE, HEAD_THREADS, open_bundle
     from streamer.providers import create_session
 
     name, fp16 = provider.removesuffix(FP16_SUFFIX), provider.endswith(FP16_SUFFIX)
@@ -128,7 +128,7 @@ def bench_provider(bundle_dir: Path, logits_path: Path, window: np.ndarray, prov
     # TensorRT builds its engines during warm-up (minutes, once; then from the disk cache)
     bundle = open_bundle(bundle_dir, providers=(name,), tensorrt_fp16=fp16)
     first_call = time.perf_counter() - started
-    logits_session = create_session(logits_path, (name,), tensorrt_fp16=fp16)
+    logits_session = create_session(logits_path, (name,), threads=HEAD_THREADS, tensorrt_fp16=fp16)  # as the head
     frames = len(window)
     activations = bundle.backbone(window)
     per_frame = timed(lambda: bundle.backbone(window[:1]), repeats)
@@ -158,6 +158,14 @@ def bench_provider(bundle_dir: Path, logits_path: Path, window: np.ndarray, prov
     return result
 
 
+def ms_by_threads(path: Path, feeds: dict, threads: list[int], repeats: int) -> dict:
+    """Milliseconds per CPU call of one graph at each ORT intra-op thread count."""
+    from streamer.providers import create_session
+
+    return {str(n): round(timed(lambda s=create_session(path, ("cpu",), threads=n): s.run(None, feeds), repeats)
+                          * 1e3, 3) for n in threads}
+
+
 def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeats: int, workdir: Path,
                    batches: list[int], threads: list[int], providers: list[str], quick: bool = False) -> list[dict]:
     """One exported model, timed on each provider; on the CPU also per thread count and in TF."""
@@ -165,7 +173,7 @@ def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeat
 
     from models.convrnn import build_convrnn
     from models.export import export_bundle
-    from streamer.providers import choose_providers, create_session
+    from streamer.providers import choose_providers
 
     keras.utils.set_random_seed(0)
     model = build_convrnn(name, frames=frames, input_size=(size, size))
@@ -182,11 +190,11 @@ def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeat
         result = {"backbone": name, "frames": frames, "input_size": size,
                   **bench_provider(bundle_dir, logits_path, window, provider, strides, repeats, batches, quick)}
         if result["provider"] == "cpu":
-            backbone_file = bundle_dir / "backbone.onnx"
-            result["backbone_ms_per_frame_by_threads"] = {
-                str(n): round(timed(lambda s=create_session(backbone_file, ("cpu",), threads=n): s.run(
-                    None, {"frames": window[:1]}), repeats) * 1e3, 3) for n in threads}
             activations = np.asarray(model.get_layer("time_distributed").layer(window, training=False))
+            result["backbone_ms_per_frame_by_threads"] = ms_by_threads(
+                bundle_dir / "backbone.onnx", {"frames": window[:1]}, threads, repeats)
+            result["head_explained_ms_by_threads"] = ms_by_threads(
+                bundle_dir / "head.onnx", {"activations": activations[None]}, threads, repeats)
             tf_times = tensorflow_timings(model, window, activations, repeats)
             result["tensorflow"] = tf_times
             result["tensorflow_over_onnxruntime"] = {

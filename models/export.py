@@ -17,6 +17,7 @@ import tf2onnx
 from models import onnx_grad_ops  # noqa: F401  (registers the gradient-op handlers)
 from models.convrnn import classifier_of, split_convrnn
 from models.gradcam import default_cam, explain_head
+from models.onnx_fusion import concat_placed_blocks
 from streamer import bundle as fmt
 from streamer.versions import package_versions
 
@@ -85,6 +86,7 @@ def make_target_optional(proto: onnx.ModelProto) -> None:
 def convert(fn, signature: list, opset: int = OPSET) -> onnx.ModelProto:
     proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=signature, opset=opset)
     make_target_optional(proto)
+    concat_placed_blocks(proto)      # the per-frame gradients: one Concat, not T pads and a sum
     return proto
 
 

@@ -40,6 +40,10 @@ TARGET_INPUT = "target_class"
 EXPLANATION_OUTPUTS = ("logits", "probs", "weights", "gradients", "cam", "cam_class")
 # target_class = -1 (the default baked into the graph) explains the top-scoring class.
 TOP_CLASS = -1
+# The head's kernels (a GRU over T steps and its backward pass) are too small to share between
+# threads: one intra-op thread runs it faster than two (benchmarks/inference.py: 1.4-1.8 ms vs
+# 1.7-2.2 ms for the three backbones' heads on 2 cores). `threads` applies to the other graphs.
+HEAD_THREADS = 1
 # How a bundle's "cam" output is defined (models/gradcam.py), with the name a person reads.
 CAM_DEFINITIONS = {"gradcam": "Grad-CAM", "hirescam": "HiResCAM"}
 
@@ -215,7 +219,8 @@ class Bundle:
         if name not in self._sessions:
             path = self.directory / name
             try:
-                session = create_session(path, self._providers, self._threads, self._tensorrt_fp16)
+                threads = HEAD_THREADS if name == HEAD_FILE else self._threads
+                session = create_session(path, self._providers, threads, self._tensorrt_fp16)
             except Exception as err:  # onnxruntime raises its own Fail/InvalidGraph types
                 raise BundleError(f"{path}: not a loadable ONNX model ({str(err).splitlines()[0]})") from None
             check_session_io(session, path, self.manifest.expected_io()[name])

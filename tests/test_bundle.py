@@ -243,3 +243,11 @@ def test_tensorrt_fp16_engine_agrees_with_the_cpu(tiny_bundle, tmp_path, monkeyp
     cpu = open_bundle(tiny_bundle, providers=("cpu",)).full(frames)
     np.testing.assert_allclose(bundle.full(frames).probs, cpu.probs, atol=2e-2)
     assert any((tmp_path / "tensorrt" / "fp16").iterdir())      # the engine was cached for the next start
+
+
+def test_the_head_runs_on_one_thread_and_the_backbone_on_what_the_config_says(tiny_bundle):
+    from streamer.bundle import BACKBONE_FILE, HEAD_FILE
+
+    bundle = open_bundle(tiny_bundle, providers=("cpu",), threads=2)
+    assert bundle.session(BACKBONE_FILE).get_session_options().intra_op_num_threads == 2
+    assert bundle.session(HEAD_FILE).get_session_options().intra_op_num_threads == 1
