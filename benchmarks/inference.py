@@ -35,6 +35,11 @@ HEAD_READ = ["probs", "cam", "cam_class"]
 FP16_SUFFIX = "-fp16"
 
 
+def provider_entry(entry: str) -> tuple[str, bool]:
+    """A --providers entry ("tensorrt-fp16", "cuda", ...) -> (provider name, TensorRT FP16)."""
+    return entry.removesuffix(FP16_SUFFIX), entry.endswith(FP16_SUFFIX)
+
+
 def timed(fn, repeats: int) -> float:
     """Median seconds of fn() over repeats, after one warm-up call."""
     fn()
@@ -123,7 +128,7 @@ def bench_provider(bundle_dir: Path, logits_path: Path, window: np.ndarray, prov
     from streamer.bundle import BACKBONE_FILE, HEAD_THREADS, open_bundle
     from streamer.providers import create_session
 
-    name, fp16 = provider.removesuffix(FP16_SUFFIX), provider.endswith(FP16_SUFFIX)
+    name, fp16 = provider_entry(provider)
     started = time.perf_counter()
     # TensorRT builds its engines during warm-up (minutes, once; then from the disk cache)
     bundle = open_bundle(bundle_dir, providers=(name,), tensorrt_fp16=fp16)
@@ -183,7 +188,7 @@ def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeat
     results = []
     for provider in providers:
         try:
-            choose_providers((provider.removesuffix(FP16_SUFFIX),))
+            choose_providers((provider_entry(provider)[0],))
         except ValueError as err:   # e.g. CUDA asked for on a machine without a GPU: say so, go on
             results.append({"backbone": name, "asked": provider, "skipped": str(err)})
             continue

@@ -53,6 +53,17 @@ def percentiles(values: list[float]) -> dict:
     return {f"p{q}": round(float(np.percentile(a, q)), 1) for q in (50, 95, 99)}
 
 
+def dropped_by_reason(counter) -> dict[str, int]:
+    """Frames dropped over all cameras, by reason: every reason the monitor counts, as it counts it."""
+    drops: dict[str, int] = {}
+    for metric in counter.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total") and sample.value:
+                reason = sample.labels["reason"]
+                drops[reason] = drops.get(reason, 0) + int(sample.value)
+    return drops
+
+
 def camera_config(name: str, source: str) -> dict:
     if source.startswith("rtsp://"):
         return {"name": name, "source": source}
@@ -88,12 +99,7 @@ def run_once(bundle: str, source: str, cameras: int, seconds: float, workdir: Pa
         time.sleep(1.0)
         rss.append(rss_mb())
     elapsed, cpu = time.monotonic() - t0, cpu_seconds() - cpu0
-    drops = {}
-    for n in names:
-        for reason in ("analysis_ring", "display_ring", "analysis_backlog", "display_late"):
-            value = sample("vigil_frames_dropped_total", {"camera": n, "reason": reason}) or 0
-            if value:
-                drops[reason] = drops.get(reason, 0) + int(value)
+    drops = dropped_by_reason(monitor.metrics.frames_dropped)
     analysed = {n: ((sample("vigil_frames_analysed_total", {"camera": n}) or 0) - start_counts[n]) / elapsed
                 for n in names}
     overlay_ms = list(monitor.compositor.draw_seconds)
@@ -126,7 +132,6 @@ def export_like(bundle: Path, backbone: str, workdir: Path) -> Path:
 
     from models.convrnn import build_convrnn
     from models.export import export_bundle
-    from streamer.bundle import read_manifest
 
     m = read_manifest(bundle)
     pooling, motion = head_options(bundle)

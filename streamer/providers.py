@@ -71,10 +71,15 @@ def provider_options(name: str, cache_dir: Path | None, tensorrt_fp16: bool = Fa
         return {}
     options = {"trt_fp16_enable": "True"} if tensorrt_fp16 else {}
     if cache_dir is not None:
-        cache_dir = cache_dir / "fp16" if tensorrt_fp16 else cache_dir   # engines of each precision apart
-        options.update({"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache_dir),
-                        "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache_dir)})
+        folder = str(precision_cache_dir(cache_dir, tensorrt_fp16))
+        options.update({"trt_engine_cache_enable": "True", "trt_engine_cache_path": folder,
+                        "trt_timing_cache_enable": "True", "trt_timing_cache_path": folder})
     return options
+
+
+def precision_cache_dir(cache_dir: Path, tensorrt_fp16: bool) -> Path:
+    """Engines of each precision kept apart, so an FP32 start never loads an FP16 engine."""
+    return cache_dir / "fp16" if tensorrt_fp16 else cache_dir
 
 
 def engine_cache_dir() -> Path:
@@ -94,7 +99,7 @@ def create_session(path: Path, allowed: Sequence[str], threads: int = 0,
     cache = engine_cache_dir()
     if PROVIDERS["tensorrt"] in wanted:
         try:
-            cache.mkdir(parents=True, exist_ok=True)
+            precision_cache_dir(cache, tensorrt_fp16).mkdir(parents=True, exist_ok=True)
         except OSError as err:  # a read-only home under systemd hardening: build engines each start
             logger.warning("%s: no TensorRT engine cache (%s)", Path(path).name, err)
             cache = None
