@@ -12,7 +12,8 @@ import numpy as np
 
 from streamer.config import CameraConfig, CaptureConfig
 from streamer.ring import FrameRing
-from streamer.sources import OpenedSource, open_source
+from streamer.redact import redact_url
+from streamer.sources import OpenedSource, SourceError, open_source, source_kind
 from streamer.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,9 @@ class CaptureThread(threading.Thread):
         self.last_frame_at = time.monotonic()
         self.seq = 0
         self.reconnects = 0
-        self.finished = False
+        self.finished = False       # a file played to its end, or one that cannot be read: no retry
+        self.failed = False         # finished without a single frame
+        self.frames_delivered = 0
         self._last_detail: str | None = None
 
     def run(self) -> None:
@@ -55,7 +58,13 @@ class CaptureThread(threading.Thread):
         while not self.stop_event.is_set():
             try:
                 source = open_source(self.camera.source, self.settings)
+            except SourceError as err:   # refused at start by preflight; never retried
+                self._finish(f"{redact_url(self.camera.source)}: {err}")
+                return
             except OSError as err:
+                if source_kind(self.camera.source) == "file":   # a broken file stays broken: no retry
+                    self._finish(str(err))
+                    return
                 self._set_up(False, str(err))
                 self.stop_event.wait(backoff)
                 backoff = min(backoff * 2, self.settings.reconnect_max_s)
@@ -72,9 +81,11 @@ class CaptureThread(threading.Thread):
                 reason = f"read failed: {err}"
             finally:
                 source.capture.release()
+            if source.kind == "file" and reason != "stopped":   # played to its end (or broken): done
+                self._finish(reason if self.frames_delivered else f"{reason}: no frame could be decoded")
+                return
             self._set_up(False, reason)
-            if reason in ("stopped", "end of file"):   # a file played once is finished, not broken
-                self.finished = True
+            if reason == "stopped":
                 return
             self.stop_event.wait(backoff)
 
@@ -103,7 +114,13 @@ class CaptureThread(threading.Thread):
                     self.stop_event.wait(delay)
         return "stopped"
 
+    def _finish(self, reason: str) -> None:
+        self.failed = self.frames_delivered == 0
+        self._set_up(False, f"failed: {reason}" if self.failed else reason)
+        self.finished = True
+
     def _publish(self, image: np.ndarray) -> None:
+        self.frames_delivered += 1
         self.last_frame_at = time.monotonic()
         frame = Frame(self.camera.name, self.seq, self.last_frame_at, image, time.time())
         self.seq += 1

@@ -7,6 +7,7 @@ Subcommands that need TensorFlow (export) import the `models` package inside the
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import sys
@@ -19,21 +20,49 @@ from streamer import __version__
 logger = logging.getLogger("vigil")
 
 DEFAULT_CONFIG = "config.toml"
+CONFIG_ERROR = "vigil: config error:"
+TRAIN_EXTRA = ".venv/bin/pip install -e '.[train]'   (or: make venv-all)"
+
+
+def needs_train_extra(command: str) -> bool:
+    """True, after one line saying what to install, when TensorFlow is missing: `make run` installs
+    the runtime alone, and an import traceback tells a guard nothing."""
+    if importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("tf2onnx") is not None:
+        return False
+    print(f"vigil {command}: needs the 'train' extra (TensorFlow, tf2onnx), not in this install: {TRAIN_EXTRA}",
+          file=sys.stderr)
+    return True
+
+
+def load_checked_config(path: str):
+    """The config, checked as `vigil run` checks it at start (one home for both commands)."""
+    from streamer.config import ConfigError, load_config
+    from streamer.preflight import check_startable
+
+    config = load_config(path)
+    try:
+        check_startable(config)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return config
 
 
 def cmd_check_config(args) -> int:
-    from streamer.config import ConfigError, load_config
+    from streamer.config import ConfigError
 
     try:
-        config = load_config(args.path)
+        config = load_checked_config(args.path)
     except ConfigError as err:
-        print(f"vigil: config error: {err}", file=sys.stderr)
+        print(f"{CONFIG_ERROR} {err}", file=sys.stderr)
         return 1
-    print(f"{args.path}: OK ({len(config.cameras)} camera(s), bundle {config.model.bundle})")
+    enabled = sum(c.enabled for c in config.cameras)
+    print(f"{args.path}: OK ({enabled} camera(s) enabled, bundle {config.model.bundle})")
     return 0
 
 
 def cmd_export(args) -> int:
+    if needs_train_extra("export"):
+        return 1
     from models.export import ExportError, export_bundle
 
     if args.new:
@@ -127,6 +156,8 @@ def cmd_synth(args) -> int:
 
 
 def cmd_train(args) -> int:
+    if needs_train_extra("train"):
+        return 1
     from models.export import ExportError
     from models.train import TrainConfig, train
     from streamer.dataset import DatasetError
@@ -167,8 +198,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_explain(args) -> int:
+    if needs_train_extra("explain"):
+        return 1
     from models.explain import ExplainError
     from models.explain_job import ExplainOptions, format_methods, run_compare_methods, run_explain
+    from streamer.dataset import DatasetError
 
     opts = ExplainOptions(bundle=args.bundle, video=args.video, out=args.out, window_index=args.window_index,
                           start=args.start, every=args.all, classes=args.target or [],
@@ -182,7 +216,7 @@ def cmd_explain(args) -> int:
             (Path(args.out) / "methods.json").write_text(json.dumps(table, indent=2) + "\n")
             return 0
         result = run_explain(opts)
-    except (ExplainError, ValueError, OSError) as err:
+    except (ExplainError, DatasetError, ValueError, OSError) as err:
         print(f"vigil explain: {err}", file=sys.stderr)
         return 1
     print(f"{result['report']}: {result['windows']} window(s) explained, {len(result['files'])} files")
@@ -191,78 +225,111 @@ def cmd_explain(args) -> int:
 
 def cmd_run(args) -> int:
     from streamer.bundle import BundleError
-    from streamer.config import ConfigError, load_config
+    from streamer.config import ConfigError
     from streamer.monitor import run
 
     try:
-        config = load_config(args.config)
+        config = load_checked_config(args.config)
+    except ConfigError as err:
+        print(f"{CONFIG_ERROR} {err}", file=sys.stderr)
+        return 1
+    try:
         return run(config, seconds=args.seconds)
-    except (ConfigError, BundleError, ValueError, OSError) as err:
+    except ConfigError as err:    # found only at start: the metrics port taken
+        print(f"{CONFIG_ERROR} {args.config}: {err}", file=sys.stderr)
+        return 1
+    except (BundleError, ValueError, OSError) as err:
         print(f"vigil run: {err}", file=sys.stderr)
         return 1
 
 
+class HelpWithDefaults(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it has none to show (None, a flag off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "%(default)" in text or default in (None, False, argparse.SUPPRESS) or not action.option_strings \
+                and action.nargs != "?":
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else default
+        return f"{text} (default: {shown})"
+
+
+PROVIDERS_HELP = "ONNX Runtime providers to allow, comma-separated, tried in this order"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vigil", description="Explainable real-time anomaly monitor for CCTV.")
+    parser = argparse.ArgumentParser(prog="vigil", description="Explainable real-time anomaly monitor for CCTV.",
+                                     formatter_class=HelpWithDefaults)
     parser.add_argument("--version", action="version", version=f"vigil {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, FFmpeg's and OpenCV's own messages included")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("run", help="the live monitor: capture, explain, alert (see config.toml)")
-    p.add_argument("--config", default=DEFAULT_CONFIG)
-    p.add_argument("--seconds", type=float, default=None, help="stop after this long (demos, tests)")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, formatter_class=HelpWithDefaults)
+
+    p = command("run", "the live monitor: capture, explain, alert (see config.toml)")
+    p.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE", help="the monitor's TOML config")
+    p.add_argument("--seconds", type=float, default=None, metavar="S",
+                   help="stop after S seconds (demos, tests); default: run until stopped")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("check-config", help="validate a config file (exit 0 or 1)")
-    p.add_argument("path", nargs="?", default=DEFAULT_CONFIG)
+    p = command("check-config", "check a config as `vigil run` would at start, without starting (exit 0 or 1)")
+    p.add_argument("path", nargs="?", default=DEFAULT_CONFIG, metavar="FILE", help="the TOML config to check")
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("export", help="export a Keras convRNN to a bundle (needs the 'train' extra)")
-    p.add_argument("model", nargs="?", help="MODEL.keras")
-    p.add_argument("--out", required=True, help="bundle directory to write")
-    p.add_argument("--new", metavar="BACKBONE", help="build a fresh untrained model with this "
-                   "backbone (vgg19, mobilenetv2, compact) instead of loading one")
-    p.add_argument("--frames", type=int, default=16, help="T for --new")
-    p.add_argument("--size", type=int, default=128, help="input size in pixels for --new")
-    p.add_argument("--weights", default=None, help="backbone weights for --new: imagenet or a file")
-    p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--metrics", help="JSON file of training metrics to put in the manifest")
+    p = command("export", "export a Keras convRNN to a bundle (needs the 'train' extra)")
+    p.add_argument("model", nargs="?", metavar="MODEL.keras", help="the trained model to export")
+    p.add_argument("--out", required=True, metavar="DIR", help="bundle directory to write")
+    p.add_argument("--new", metavar="BACKBONE", choices=("vgg19", "mobilenetv2", "compact"),
+                   help="export a fresh untrained model with this backbone (vgg19, mobilenetv2, compact) "
+                        "instead of MODEL.keras")
+    p.add_argument("--frames", type=int, default=16, metavar="T", help="frames per window, with --new")
+    p.add_argument("--size", type=int, default=128, metavar="PX", help="input size in pixels, with --new")
+    p.add_argument("--weights", default=None, metavar="W",
+                   help="backbone weights with --new: 'imagenet' or a file; default: random")
+    p.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset")
+    p.add_argument("--metrics", metavar="FILE", help="JSON file of training metrics to put in the manifest")
     p.add_argument("--cam", choices=("gradcam", "hirescam"), default=None,
-                   help="the bundle's CAM (default: Grad-CAM, or HiResCAM for a max-pooling head)")
+                   help="the bundle's CAM; default: Grad-CAM, or HiResCAM for a max-pooling head")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("synth", help="generate labelled synthetic CCTV clips, or the demo video")
-    p.add_argument("--out", help="data set folder to write: OUT/<class>/<id>.mp4 + .json ground truth")
+    p = command("synth", "generate labelled synthetic CCTV clips, or the demo video")
+    p.add_argument("--out", metavar="DIR", help="data set folder to write: DIR/<class>/<id>.mp4 + .json ground truth")
     p.add_argument("--demo", metavar="OUT.mp4", help="write the ~60 s 1280x720 demo video instead")
-    p.add_argument("--clips", type=int, default=100, help="clips per class")
-    p.add_argument("--seed", type=int, default=None, help="default: 0 for a data set, synth.DEMO_SEED for the demo")
-    p.add_argument("--width", type=int, default=192)
-    p.add_argument("--height", type=int, default=144)
-    p.add_argument("--fps", type=float, default=10.0)
-    p.add_argument("--seconds", type=float, default=4.0)
+    p.add_argument("--clips", type=int, default=100, metavar="N", help="clips per class")
+    p.add_argument("--seed", type=int, default=None, metavar="S",
+                   help="random seed; default: 0 for a data set, synth.DEMO_SEED for the demo")
+    p.add_argument("--width", type=int, default=192, metavar="PX", help="clip width")
+    p.add_argument("--height", type=int, default=144, metavar="PX", help="clip height")
+    p.add_argument("--fps", type=float, default=10.0, help="clip frame rate")
+    p.add_argument("--seconds", type=float, default=4.0, metavar="S", help="clip length")
     p.add_argument("--mixed-aspect", action="store_true", help="half the clips 16:9 (the rest WIDTHxHEIGHT)")
-    p.add_argument("--footage", help="a real CCTV video: its frames serve as backgrounds")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--footage", metavar="VIDEO", help="a real CCTV video whose frames serve as backgrounds")
+    p.add_argument("--workers", type=int, default=2, metavar="N", help="processes drawing clips")
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("train", help="train a convRNN on a class-per-folder video data set (needs 'train')")
-    p.add_argument("--data", required=True, help="DIR/<class>/<clip>.mp4")
-    p.add_argument("--out", required=True, help="run folder: checkpoints, log, report, bundle/")
-    p.add_argument("--backbone", default="compact")
-    p.add_argument("--frames", type=int, default=8, help="T, frames per window")
-    p.add_argument("--size", type=int, default=128, help="model input size in pixels")
+    p = command("train", "train a convRNN on a class-per-folder video data set (needs the 'train' extra)")
+    p.add_argument("--data", required=True, metavar="DIR", help="the data set: DIR/<class>/<clip>.mp4")
+    p.add_argument("--out", required=True, metavar="DIR", help="run folder: checkpoints, log, report, bundle/")
+    p.add_argument("--backbone", default="compact", choices=("compact", "mobilenetv2", "vgg19"), help="the CNN")
+    p.add_argument("--frames", type=int, default=8, metavar="T", help="frames per window")
+    p.add_argument("--size", type=int, default=128, metavar="PX", help="model input size in pixels")
     p.add_argument("--fps", type=float, default=5.0, help="sampling rate of a window's frames")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--gru-units", type=int, default=64)
-    p.add_argument("--dense", type=int, nargs="*", default=[64])
-    p.add_argument("--dropout", type=float, default=0.3)
-    p.add_argument("--windows-per-clip", type=int, default=2)
-    p.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass over the windows")
-    p.add_argument("--patience", type=int, default=6, help="early stopping, in epochs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--weights", default=None, help="backbone weights: imagenet or a file")
+    p.add_argument("--epochs", type=int, default=30, metavar="N", help="most epochs (early stopping may end sooner)")
+    p.add_argument("--batch", type=int, default=16, metavar="N", help="windows per training step")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--gru-units", type=int, default=64, metavar="N", help="GRU width")
+    p.add_argument("--dense", type=int, nargs="*", default=[64], metavar="N", help="dense layer widths after the GRU")
+    p.add_argument("--dropout", type=float, default=0.3, help="dropout after each dense layer")
+    p.add_argument("--windows-per-clip", type=int, default=2, metavar="N", help="windows drawn per clip and epoch")
+    p.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
+                   help="training steps per epoch; default: one pass over the windows")
+    p.add_argument("--patience", type=int, default=6, metavar="N", help="early stopping, in epochs")
+    p.add_argument("--seed", type=int, default=0, help="random seed (split, initialisation, augmentation)")
+    p.add_argument("--weights", default=None, metavar="W", help="backbone weights: 'imagenet' or a file; default: random")
     p.add_argument("--pooling", choices=("avg", "max"), default="avg", help="per-frame pooling before the GRU")
     p.add_argument("--motion", action="store_true",
                    help="also feed the GRU each frame's change in activations (what moved, from the cache)")
@@ -272,40 +339,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="score a bundle on a labelled data set (runtime only)")
-    p.add_argument("bundle")
-    p.add_argument("--data", required=True)
-    p.add_argument("--hop", type=float, default=0.8, help="seconds between windows")
-    p.add_argument("--margin", type=int, default=4, help="pointing-game margin in pixels")
-    p.add_argument("--json", help="also write the report as JSON here")
-    p.add_argument("--providers", default="tensorrt,cuda,cpu")
+    p = command("evaluate", "score a bundle on a labelled data set (runtime only)")
+    p.add_argument("bundle", metavar="BUNDLE", help="the bundle directory")
+    p.add_argument("--data", required=True, metavar="DIR", help="the data set: DIR/<class>/<clip>.mp4 (+ .json)")
+    p.add_argument("--hop", type=float, default=0.8, metavar="S", help="seconds between windows")
+    p.add_argument("--margin", type=int, default=4, metavar="PX", help="pointing-game margin around a box")
+    p.add_argument("--json", metavar="FILE", help="also write the report as JSON here")
+    p.add_argument("--providers", default="tensorrt,cuda,cpu", help=PROVIDERS_HELP)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("explain", help="Grad-CAM, Grad-CAM++, Ablation-CAM, saliency, feature maps, filters "
-                       "for windows of a clip, as PNGs, MP4, JSON and an HTML report (needs 'train')")
-    p.add_argument("bundle", help="a bundle folder with model.keras")
-    p.add_argument("video", help="a video file (or, with --compare-methods, a class-per-folder data set)")
-    p.add_argument("--out", required=True, help="report folder to write")
+    p = command("explain", "Grad-CAM, Grad-CAM++, HiResCAM, Ablation-CAM, saliency, feature maps, filters for "
+                "windows of a clip, as PNGs, MP4, JSON and an HTML report (needs the 'train' extra)")
+    p.add_argument("bundle", metavar="BUNDLE", help="a bundle folder with model.keras")
+    p.add_argument("video", metavar="VIDEO", help="a video file (or, with --compare-methods, a class-per-folder data set)")
+    p.add_argument("--out", required=True, metavar="DIR", help="report folder to write")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--window-index", type=int, help="the I-th window (one every --hop seconds)")
-    which.add_argument("--start", type=float, help="the window starting at S seconds")
-    which.add_argument("--all", action="store_true", help="every window (default: the most suspicious one)")
+    which.add_argument("--window-index", type=int, metavar="I", help="the I-th window (one every --hop seconds)")
+    which.add_argument("--start", type=float, metavar="S", help="the window starting at S seconds")
+    which.add_argument("--all", action="store_true", help="every window; default: the most suspicious one")
     p.add_argument("--class", dest="target", action="append", metavar="CLASS",
-                   help="explain this class (repeatable; default: the predicted class)")
-    p.add_argument("--methods", nargs="+", help="default: all (gradcam gradcam++ hirescam ablation "
+                   help="explain this class (repeatable); default: the predicted class")
+    p.add_argument("--methods", nargs="+", metavar="M", help="default: all (gradcam gradcam++ hirescam ablation "
                    "gradcam-smoothed saliency smoothgrad)")
     p.add_argument("--compare", nargs="+", metavar="BUNDLE", help="also explain the same moment with these bundles")
     p.add_argument("--compare-methods", action="store_true",
                    help="print every method's pointing game on clips with ground truth")
-    p.add_argument("--hop", type=float, default=0.8, help="seconds between windows")
-    p.add_argument("--smooth-samples", type=int, default=8, help="noisy copies for SmoothGrad")
-    p.add_argument("--limit", type=int, default=10, help="clips per class for --compare-methods on a data set")
+    p.add_argument("--hop", type=float, default=0.8, metavar="S", help="seconds between windows")
+    p.add_argument("--smooth-samples", type=int, default=8, metavar="N", help="noisy copies for SmoothGrad")
+    p.add_argument("--limit", type=int, default=10, metavar="N", help="clips per class for --compare-methods")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("inspect", help="open a bundle with the runtime and explain one window")
-    p.add_argument("bundle")
-    p.add_argument("--video", help="take the window from this video (else random frames)")
-    p.add_argument("--providers", default="tensorrt,cuda,cpu")
+    p = command("inspect", "open a bundle with the runtime and explain one window")
+    p.add_argument("bundle", metavar="BUNDLE", help="the bundle directory")
+    p.add_argument("--video", metavar="VIDEO", help="take the window from this video; default: random frames")
+    p.add_argument("--providers", default="tensorrt,cuda,cpu", help=PROVIDERS_HELP)
     p.set_defaults(func=cmd_inspect)
     return parser
 
@@ -314,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        from streamer.sources import silence_backend_logs
+
+        silence_backend_logs()
     return args.func(args)
 
 

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 import types
 import typing
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
+from urllib.parse import quote
 
 from streamer.redact import redact_url
 
 CAMERA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# `{VIGIL_DOOR_PASSWORD}` in a camera source is taken from the environment (systemd reads it from a
+# root-only EnvironmentFile), so the config file holds no password. Only VIGIL_ names: a config
+# must not be able to pull arbitrary variables of the service's environment into a URL.
+SECRET_PLACEHOLDER = re.compile(r"\{(VIGIL_[A-Z0-9_]+)\}")
 
 
 class ConfigError(Exception):
@@ -51,6 +57,7 @@ class CaptureConfig:
     stall_timeout_s: float = field(default=5.0, metadata=_range(0.1, 3600))
     reconnect_min_s: float = field(default=0.5, metadata=_range(0.01, 3600))
     reconnect_max_s: float = field(default=30.0, metadata=_range(0.01, 86_400))
+    watchdog_s: float = field(default=60.0, metadata=_range(0, 86_400))
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ class OverlayConfig:
     display: str = field(default="auto", metadata=_choices("auto", "window", "headless"))
     heatmap: bool = True
     contours: bool = True
+    fullscreen: bool = False
     heatmap_alpha: float = field(default=0.35, metadata=_range(0.0, 1.0))
     contour_levels: tuple[float, ...] = field(default=(0.3, 0.5, 0.7, 0.9), metadata=_range(0.0, 1.0))
     output_video: str = ""
@@ -204,12 +212,42 @@ def _check_cross_fields(config: Config) -> None:
         raise ConfigError(f"overlay.contour_levels: expected strictly increasing levels, got {list(levels)}")
 
 
+def substitute_secrets(source: str, key: str, environ: dict[str, str] | None = None) -> str:
+    """`{VIGIL_X}` -> the variable's value, percent-encoded: any character of a password works."""
+    environ = os.environ if environ is None else environ
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in environ:
+            raise ConfigError(f"{key}: environment variable {name} is not set (for a service: put it in "
+                              "/etc/vigil/credentials, see README)")
+        return quote(environ[name], safe="")
+
+    return SECRET_PLACEHOLDER.sub(value, source)
+
+
+def _is_file_source(source: str) -> bool:
+    return "://" not in source and not source.strip().isdigit()
+
+
+def _with_sources_resolved(config: Config) -> Config:
+    """Secrets substituted into camera URLs; camera files taken from the config file's folder."""
+    cameras = []
+    for i, camera in enumerate(config.cameras):
+        source = substitute_secrets(camera.source, f"cameras[{i}].source")
+        if _is_file_source(source):
+            source = str(config.resolve(source))
+        cameras.append(replace(camera, source=source))
+    return replace(config, cameras=tuple(cameras))
+
+
 def parse_config(data: dict, base_dir: str | Path = ".") -> Config:
     """A validated Config from an already parsed TOML table."""
     config = _build(Config, data, "")
     _check_cross_fields(config)
-    return Config(**{f.name: getattr(config, f.name) for f in fields(Config) if f.name != "base_dir"},
-                  base_dir=str(base_dir))
+    config = Config(**{f.name: getattr(config, f.name) for f in fields(Config) if f.name != "base_dir"},
+                    base_dir=str(base_dir))
+    return _with_sources_resolved(config)
 
 
 def load_config(path: str | Path) -> Config:

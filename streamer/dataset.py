@@ -43,19 +43,26 @@ class Dataset:
 
 
 def probe_video(path: Path) -> tuple[float, int, int, int]:
-    """(fps, frame count, width, height) of a readable video, else DatasetError naming it."""
+    """(fps, frame count, width, height) of a readable video, else DatasetError naming it.
+
+    The count is what decodes, not what the header says: some real AVI files claim hundreds of
+    frames more than they hold, and every window planned from such a count fails at its end."""
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
             raise DatasetError(f"{path}: cannot open video")
         fps = capture.get(cv2.CAP_PROP_FPS)
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        claimed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        ok, _ = capture.read()
+        count = 0
+        while capture.grab():     # decodes each frame: the only count that holds
+            count += 1
     finally:
         capture.release()
-    if not ok or count <= 0 or not fps or fps <= 0:
+    if count <= 0 or not fps or fps <= 0:
         raise DatasetError(f"{path}: unreadable video (no frames or no frame rate)")
+    if claimed > 0 and claimed != count:
+        logger.warning("%s: the header says %d frames, %d decode: using %d", path, claimed, count, count)
     return float(fps), count, width, height
 
 

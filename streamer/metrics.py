@@ -47,3 +47,21 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         alerts=Counter("vigil_alerts_total", "Alerts raised", ["camera", "class"], registry=r),
         model=Info("vigil_model", "The bundle in use", registry=r),
     )
+
+# Every reason a frame is dropped: a full ring (analysis, display), inference behind, drawing behind.
+DROP_REASONS = ("analysis_ring", "display_ring", "analysis_backlog", "display_late")
+
+
+def zero_known_series(metrics: Metrics, cameras: list[str], anomaly_classes: list[str]) -> None:
+    """Create every label set we know at start at zero: a counter's first event is then an increase
+    that rate() and increase() see, instead of a series that appears already at 1."""
+    for camera in cameras:
+        metrics.frames_captured.labels(camera)
+        metrics.frames_analysed.labels(camera)
+        metrics.reconnects.labels(camera)
+        metrics.camera_up.labels(camera).set(0)
+        metrics.decision_latency.labels(camera)
+        for reason in DROP_REASONS:
+            metrics.frames_dropped.labels(camera, reason)
+        for label in anomaly_classes:
+            metrics.alerts.labels(camera, label)

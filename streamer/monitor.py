@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import signal
 import threading
@@ -13,24 +12,20 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import start_http_server
 
-from streamer import cam as camlib
 from streamer import overlay, systemd
-from streamer.alerts import AlertLog, AlertPolicy
+from streamer.alerts import RECORDING_SUFFIX, AlertLog, AlertPolicy, AlertRecorder, build_alert
 from streamer.bundle import Bundle, open_bundle
 from streamer.capture import CaptureThread
 from streamer.compositor import Compositor
-from streamer.config import Config
-from streamer.metrics import Metrics, build_metrics
+from streamer.config import Config, ConfigError
+from streamer.metrics import Metrics, build_metrics, zero_known_series
+from streamer.preflight import check_startable
 from streamer.ring import FrameRing
 from streamer.types import Analysis
 from streamer.worker import InferenceWorker
 
 logger = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 0.5
-
-
-def utc(wall: float) -> str:
-    return dt.datetime.fromtimestamp(wall, dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -41,7 +36,7 @@ class Monitor:
     bundle: Bundle
     metrics: Metrics
     stop: threading.Event
-    alert_log: AlertLog
+    recorder: AlertRecorder
     policy: AlertPolicy
     captures: list[CaptureThread] = field(default_factory=list)
     worker: InferenceWorker | None = None
@@ -84,36 +79,39 @@ class Monitor:
             self.raise_alert(analysis, index)
 
     def raise_alert(self, analysis: Analysis, index: int) -> None:
-        label = self.bundle.manifest.classes[index]
-        stamp = dt.datetime.fromtimestamp(analysis.walls[-1], dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")[:-3]
-        base = f"{stamp}_{analysis.camera}_{label}"
-        regions = []
-        if analysis.explained == index and analysis.frame_size[0] > 0:
-            regions = camlib.strongest_regions(camlib.upsample(analysis.cams[-1], analysis.frame_size))
-        record = {"time_utc": utc(time.time()), "camera": analysis.camera, "class": label,
-                  "score": round(float(analysis.probs[index]), 4),
-                  "window_start_utc": utc(analysis.walls[0]), "window_end_utc": utc(analysis.walls[-1]),
-                  "window_frames": [analysis.seqs[0], analysis.seqs[-1]],
-                  "boxes": regions, "snapshot": f"{base}.jpg", "clip": f"{base}.mp4"}
-        self.alert_log.append(record)   # first, durably: evidence files may still fail
+        """Hand the alert to its owners: the recorder writes its snapshot and line (off this
+        thread), the compositor shows the banner and records the clip."""
+        alert = build_alert(analysis, index, self.bundle.manifest.classes, time.time())
+        self.recorder.submit(alert)
         self.alerts_raised += 1
-        self.metrics.alerts.labels(analysis.camera, label).inc()
-        logger.warning("%s: ALERT %s (%.2f)", analysis.camera, label, analysis.probs[index])
-        self.compositor.raise_alert(analysis.camera, label, analysis.seqs[-1], analysis.stamps[-1],
-                                    self.config.alerts.post_roll_s, self.alert_dir / record["snapshot"],
-                                    self.alert_dir / record["clip"])
+        self.metrics.alerts.labels(analysis.camera, alert.label).inc()
+        self.compositor.record_alert(analysis.camera, alert.id, alert.label, analysis.stamps[-1],
+                                     self.config.alerts.post_roll_s, self.alert_dir)
+
+    def camera_status(self, name: str) -> str:
+        capture = next(c for c in self.captures if c.camera.name == name)
+        return "failed" if capture.failed else "no signal" if capture.frames_delivered else "connecting"
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        for thread in (*self.captures, self.worker, self.compositor):
+        for thread in (*self.captures, self.worker, self.compositor, self.recorder):
             thread.start()
+
+    def healthy(self) -> bool:
+        """Inference alive, and some camera delivered a frame within capture.watchdog_s: what
+        systemd's watchdog is fed on, so a monitor that sees nothing is restarted, not trusted."""
+        now = time.monotonic()
+        if not (self.worker.is_alive() and now - self.worker.heartbeat < 10):
+            return False
+        limit = self.config.capture.watchdog_s
+        return limit == 0 or any(now - c.last_frame_at < limit for c in self.captures if not c.finished)
 
     def supervise(self) -> None:
         """Periodic health: ring fill, stalled cameras (a read blocked inside FFmpeg), watchdog."""
         for capture in self.captures:
             # From the thread's state each time, so a camera marked stalled comes back up too.
             self.metrics.camera_up.labels(capture.camera.name).set(int(capture.up and not capture.stalled()))
-        if time.monotonic() - self.worker.heartbeat < 10 and self.worker.is_alive():
+        if self.healthy():
             systemd.notify("WATCHDOG=1")
 
     def shutdown(self) -> None:
@@ -121,35 +119,39 @@ class Monitor:
         self.stop.set()
         deadline = time.monotonic() + 1.5
         for thread in (*self.captures, self.worker, self.compositor):
-            if thread is not None and thread.is_alive():
+            if thread.is_alive():
                 thread.join(timeout=max(0.05, min(JOIN_TIMEOUT_S, deadline - time.monotonic())))
-        alive = [t.name for t in (*self.captures, self.worker, self.compositor) if t is not None and t.is_alive()]
+        alive = [t.name for t in (*self.captures, self.worker, self.compositor) if t.is_alive()]
         if alive:
             logger.warning("threads still running at shutdown (daemon, left behind): %s", ", ".join(alive))
-        if self.compositor is not None and self.compositor.is_alive():
+        if self.compositor.is_alive():
             self.compositor.close()
-        self.alert_log.close()
+        self.recorder.close()     # after the compositor: finished clips are logged, then the log closes
 
 
 def build_monitor(config: Config, stop: threading.Event, output_video: Path | None = None,
-                  metrics: Metrics | None = None) -> Monitor:
+                  metrics: Metrics | None = None, canvas_size: tuple[int, int] | None = None) -> Monitor:
+    """Every part of a monitor, built and wired, nothing started. Refuses (ConfigError) what
+    `vigil check-config` refuses."""
+    check_startable(config)
     cameras = [c for c in config.cameras if c.enabled]
-    if not cameras:
-        raise ValueError("cameras: expected at least one enabled camera, got none")
     bundle = open_bundle(config.resolve(config.model.bundle), config.model.providers, config.model.threads,
                          tensorrt_fp16=config.model.tensorrt_fp16)
     m = bundle.manifest
     metrics = metrics or build_metrics()
     alert_dir = config.resolve(config.alerts.directory)
-    monitor = Monitor(config, bundle, metrics, stop, AlertLog(alert_dir, config.alerts.max_log_bytes,
-                                                               config.alerts.log_backups),
-                      AlertPolicy(m.classes, m.normal_class, config.alerts), alert_dir=alert_dir)
+    log = AlertLog(alert_dir, config.alerts.max_log_bytes, config.alerts.log_backups)
+    for unfinished in sorted(alert_dir.glob("*" + RECORDING_SUFFIX)):
+        logger.warning("alerts: %s is an unfinished clip of an earlier run (stopped by force)", unfinished.name)
+    recorder = AlertRecorder(log, m.classes, m.cam_label, config.overlay)
+    monitor = Monitor(config, bundle, metrics, stop, recorder, AlertPolicy(m.classes, m.normal_class, config.alerts),
+                      alert_dir=alert_dir)
     metrics.model.info({"backbone": m.backbone, "provider": bundle.provider, "bundle_sha256": m.files["model.onnx"][:16],
-                        "classes": ",".join(m.classes)})
+                        "classes": ",".join(m.classes), "cam": m.cam_label})
+    zero_known_series(metrics, [c.name for c in cameras], [c for c in m.classes if c != m.normal_class])
     analysis_rings = {c.name: FrameRing(config.capture.ring_size, "analysis_ring") for c in cameras}
     display_rings = {c.name: FrameRing(max(config.capture.ring_size, 128), "display_ring") for c in cameras}
     for camera in cameras:
-        metrics.camera_up.labels(camera.name).set(0)
         ring = analysis_rings[camera.name]
         metrics.ring_fill.labels(camera.name).set_function(lambda r=ring: len(r) / r.capacity)
         monitor.captures.append(CaptureThread(camera, config.capture, [ring, display_rings[camera.name]],
@@ -158,41 +160,61 @@ def build_monitor(config: Config, stop: threading.Event, output_video: Path | No
     delay = config.inference.stride / m.sample_fps + 0.4
     monitor.compositor = Compositor(display_rings, m.classes, config.overlay, stop, delay,
                                     pre_roll_s=config.alerts.pre_roll_s, writer_path=output_video,
-                                    on_late=monitor.on_display_late)
+                                    on_late=monitor.on_display_late, cam_name=m.cam_label,
+                                    canvas_size=canvas_size, on_clip=recorder.clip_finished,
+                                    camera_status=monitor.camera_status)
     monitor.worker = InferenceWorker(bundle, analysis_rings, stop, config.inference.stride,
                                      config.inference.backbone_batch, monitor.on_analysis,
                                      monitor.on_skip, monitor.on_timing, monitor.on_frames)
     return monitor
 
 
+def start_metrics(config: Config, metrics: Metrics) -> None:
+    """The Prometheus endpoint; a taken port is a config error naming the key, not an errno."""
+    if not config.metrics.enabled:
+        return
+    try:
+        start_http_server(config.metrics.port, addr=config.metrics.host, registry=metrics.registry)
+    except OSError as err:
+        raise ConfigError(f"metrics.port: cannot listen on {config.metrics.host}:{config.metrics.port} "
+                          f"({err.strerror or err}; another monitor running?): pick another port or set "
+                          "metrics.enabled = false") from None
+    logger.info("metrics on http://%s:%d/metrics", config.metrics.host, config.metrics.port)
+
+
 def run(config: Config, seconds: float | None = None) -> int:
-    """Run until SIGINT/SIGTERM, 'q' in the window, or `seconds`; 0 on a clean stop."""
+    """Run until SIGINT/SIGTERM, 'q' in the window, `seconds`, or every file camera ended; 0 on a
+    clean stop, 1 when no camera ever delivered a frame."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     mode = config.overlay.display
     windowed = mode == "window" or (mode == "auto" and overlay.display_usable())
-    if mode == "window" and not overlay.display_usable():
+    if mode == "window" and not windowed:
         logger.error("overlay.display is 'window' but no display is usable: running headless")
-        windowed = False
-    output = config.resolve(config.overlay.output_video) if config.overlay.output_video else None
-    monitor = build_monitor(config, stop, output)
-    if config.metrics.enabled:
-        start_http_server(config.metrics.port, addr=config.metrics.host, registry=monitor.metrics.registry)
-        logger.info("metrics on http://%s:%d/metrics", config.metrics.host, config.metrics.port)
-    monitor.start()
-    systemd.notify("READY=1")
-    logger.info("monitoring %s (%s)", ", ".join(c.camera.name for c in monitor.captures),
-                "window" if windowed else "headless")
-    ends = time.monotonic() + seconds if seconds else None
-    window = overlay.Window("Vigil - " + ", ".join(c.camera.name for c in monitor.captures)) if windowed else None
+    # The annotated video is the headless view: a window is what a guard watches instead.
+    output = config.resolve(config.overlay.output_video) if config.overlay.output_video and not windowed else None
+    several = sum(c.enabled for c in config.cameras) > 1
+    monitor = build_monitor(config, stop, output, canvas_size=overlay.window_canvas() if windowed and several else None)
+    window = None
     try:
-        _main_loop(monitor, window, ends)
+        start_metrics(config, monitor.metrics)
+        if windowed:
+            window = overlay.Window("Vigil - " + ", ".join(c.camera.name for c in monitor.captures),
+                                    fullscreen=config.overlay.fullscreen)
+        monitor.start()
+        systemd.notify("READY=1")
+        logger.info("monitoring %s (%s)", ", ".join(c.camera.name for c in monitor.captures),
+                    "window" if windowed else "headless")
+        _main_loop(monitor, window, time.monotonic() + seconds if seconds else None)
     finally:
         if window is not None:
             window.close()
         monitor.shutdown()
         systemd.notify("STOPPING=1")
+    if all(c.failed for c in monitor.captures):
+        logger.error("no camera delivered a frame")
+        return 1
     return 0
 
 
@@ -203,7 +225,7 @@ def _main_loop(monitor: Monitor, window: overlay.Window | None, ends: float | No
         if ends is not None and now >= ends:
             break
         if all(c.finished for c in monitor.captures):
-            # Every source was a file played to its end: show the held-back frames, then stop.
+            # Every source was a file played to its end (or broken): show the held-back frames, then stop.
             ends = min(ends or np.inf, now + monitor.compositor.delay + 1.0)
         if now - last_health >= 1.0:
             monitor.supervise()
@@ -212,18 +234,32 @@ def _main_loop(monitor: Monitor, window: overlay.Window | None, ends: float | No
             monitor.stop.wait(0.1)
             continue
         frame_id, picture = monitor.compositor.latest()
-        if picture is None or frame_id == shown:
-            monitor.stop.wait(0.01)
-            continue
-        shown = frame_id
-        key = window.show(picture)
-        if key == "quit":
+        if picture is not None and frame_id != shown:
+            shown = frame_id
+            window.show(picture)
+        # Keys are read on every pass, picture or not: a paused or silent window still answers.
+        if _on_key(monitor, window, window.poll(10)) == "quit":
             break
-        if key in ("heatmap", "contours"):
-            toggles = monitor.compositor.toggles
-            setattr(toggles, key, not getattr(toggles, key))
-        elif key == "pause":
-            monitor.compositor.toggles.paused = not monitor.compositor.toggles.paused
-        elif key == "snapshot":
-            path = monitor.compositor.snapshot(monitor.alert_dir)
-            logger.info("snapshot %s", path)
+
+
+def _on_key(monitor: Monitor, window: overlay.Window, key: str | None) -> str | None:
+    compositor = monitor.compositor
+    if key in ("heatmap", "contours"):
+        on = compositor.toggle(key)
+        compositor.notify(f"{key} {'on' if on else 'off'}")
+    elif key == "pause":
+        paused = compositor.toggle("paused")
+        logger.info("display %s", "paused (analysis and alerts go on)" if paused else "resumed")
+    elif key == "fullscreen":
+        window.set_fullscreen(not window.fullscreen)
+    elif key == "snapshot":
+        try:
+            path = compositor.snapshot(monitor.alert_dir)
+        except OSError as err:
+            logger.error("snapshot not saved: %s", err)
+            compositor.notify("snapshot NOT saved (see log)")
+        else:
+            if path is not None:
+                logger.info("snapshot saved: %s", path)
+                compositor.notify(f"snapshot saved: {path.name}")
+    return key

@@ -7,6 +7,8 @@ showed only where).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import subprocess
 import sys
@@ -22,6 +24,8 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 @dataclass
 class Toggles:
+    """What the guard switched on or off with the window's keys."""
+
     heatmap: bool = True
     contours: bool = True
     paused: bool = False
@@ -70,45 +74,147 @@ def unit_cam(cam: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray
     return camlib.upsample(camlib.normalise(small, scale), size)
 
 
-def draw_panel(image: np.ndarray, camera: str, classes: tuple[str, ...], probs: np.ndarray | None,
-               explained: str | None, alert: str | None, fps: float, latency: float | None) -> None:
-    """Camera name, rate, latency, a probability bar per class (red when an anomaly leads) and
-    an alert banner; sized from the frame height so it reads the same at 360p and 1080p."""
+def draw_explanation(image: np.ndarray, cam: np.ndarray, scale: float, config, heatmap: bool = True,
+                     contours: bool = True) -> None:
+    """A frame's own CAM over it, in place: heatmap and intensity-coloured contours on one scale."""
+    if not (heatmap or contours):
+        return
+    unit = unit_cam(cam, scale, image.shape[:2])
+    if heatmap:
+        draw_heatmap(image, unit, config.heatmap_alpha)
+    if contours:
+        draw_contours(image, unit, config.contour_levels)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """What the panel says about one camera: its decision and what the heat on the frame shows."""
+
+    camera: str
+    classes: tuple[str, ...]
+    probs: np.ndarray | None = None
+    explained: str | None = None        # the class the heat explains, marked '*'
+    cam_name: str = "CAM"               # the bundle's map: Grad-CAM or HiResCAM
+    alert: str | None = None
+    fps: float | None = None
+    latency: float | None = None
+    status: str | None = None           # a line for the guard: "PAUSED", "snapshot saved: ..."
+
+
+def panel_scale(height: int) -> float:
+    """Font scale for a picture `height` pixels tall: at least 0.55 (about 12 px capitals, what
+    Tesseract still reads in a 2x2 grid on a 1600x900 screen), growing with the picture."""
+    return max(0.55, height / 900)
+
+
+def draw_panel(image: np.ndarray, panel: Panel) -> None:
+    """Camera name, rate, latency, a probability bar per class (red when an anomaly leads), which
+    map the heat is, a status line and an alert banner; sized from the picture's height."""
     h, w = image.shape[:2]
-    scale = max(0.35, h / 1000)
-    (_, text_h), _ = cv2.getTextSize("Ag", FONT, scale, 1)
+    scale = panel_scale(h)
+    thickness = 1 if scale < 0.9 else 2
+    (_, text_h), _ = cv2.getTextSize("Ag", FONT, scale, thickness)
     line, pad = int(text_h * 1.9), int(text_h * 0.6)
     bar_w = int(text_h * 7)
-    header = f"{camera}  {fps:4.1f} fps" + (f"  {latency * 1000:4.0f} ms" if latency is not None else "")
-    labels = [f"{name} {float(probs[i]) if probs is not None else 0.0:.2f}" + (" *" if name == explained else "")
-              for i, name in enumerate(classes)]
-    text_w = max(cv2.getTextSize(t, FONT, scale, 1)[0][0] for t in [header, *labels])
-    panel_w = max(text_w, bar_w + pad + max(cv2.getTextSize(t, FONT, scale, 1)[0][0] for t in labels)) + 2 * pad
-    cv2.rectangle(image, (0, 0), (min(w - 1, panel_w), line * (len(classes) + 1) + pad), (0, 0, 0), -1)
-    cv2.putText(image, header, (pad, line - pad), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    header = panel.camera
+    if panel.fps is not None:
+        header += f"  {panel.fps:4.1f} fps"
+    if panel.latency is not None:
+        header += f"  {panel.latency * 1000:4.0f} ms"
+    probs = panel.probs
+    labels = [f"{name} {float(probs[i]) if probs is not None else 0.0:.2f}" + (" *" if name == panel.explained else "")
+              for i, name in enumerate(panel.classes)]
+    notes = [f"* heat: {panel.cam_name}"] if panel.explained else []
+    if panel.status:
+        notes.append(panel.status)
+    width = lambda text: cv2.getTextSize(text, FONT, scale, thickness)[0][0]  # noqa: E731
+    panel_w = max(max(width(t) for t in [header, *notes]),
+                  bar_w + pad + max(width(t) for t in labels)) + 2 * pad
+    rows = 1 + len(labels) + len(notes)
+    cv2.rectangle(image, (0, 0), (min(w - 1, panel_w), line * rows + pad), (0, 0, 0), -1)
+    cv2.putText(image, header, (pad, line - pad), FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
     for i, label in enumerate(labels):
         p = float(probs[i]) if probs is not None else 0.0
         top = line * (i + 1) + pad // 2
         colour = (0, 0, 220) if i and probs is not None and p >= float(np.max(probs)) else (0, 170, 0)
         cv2.rectangle(image, (pad, top), (pad + max(1, int(p * bar_w)), top + text_h), colour, -1)
-        cv2.putText(image, label, (2 * pad + bar_w, top + text_h), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
-    if alert:
+        cv2.putText(image, label, (2 * pad + bar_w, top + text_h), FONT, scale, (255, 255, 255), thickness,
+                    cv2.LINE_AA)
+    for j, note in enumerate(notes):
+        top = line * (1 + len(labels) + j) + pad // 2
+        cv2.putText(image, note, (pad, top + text_h), FONT, scale, (200, 255, 255), thickness, cv2.LINE_AA)
+    if panel.alert:
         banner = int(text_h * 2.6)
         cv2.rectangle(image, (0, h - banner), (w, h), (0, 0, 220), -1)
-        cv2.putText(image, f"ALERT: {alert}", (pad, h - banner // 3), FONT, scale * 1.3, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.putText(image, f"ALERT: {panel.alert}", (pad, h - banner // 3), FONT, scale * 1.3, (255, 255, 255),
+                    thickness + 1, cv2.LINE_AA)
 
 
-def grid(images: list[np.ndarray], tile_width: int = 960) -> np.ndarray:
-    """Several cameras in one picture, tiles of equal width, two columns."""
-    if len(images) == 1:
-        return images[0]
-    tiles = [cv2.resize(im, (tile_width, int(im.shape[0] * tile_width / im.shape[1]))) for im in images]
-    th = max(t.shape[0] for t in tiles)
-    tiles = [cv2.copyMakeBorder(t, 0, th - t.shape[0], 0, 0, cv2.BORDER_CONSTANT) for t in tiles]
-    if len(tiles) % 2:
-        tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.hstack(tiles[i:i + 2]) for i in range(0, len(tiles), 2)]
-    return np.vstack(rows)
+def draw_notice(image: np.ndarray, lines: list[str]) -> None:
+    """Lines for the guard (paused, snapshot saved) at the top right of the picture, in place."""
+    h, w = image.shape[:2]
+    scale = panel_scale(h)
+    (_, text_h), _ = cv2.getTextSize("Ag", FONT, scale, 1)
+    line, pad = int(text_h * 1.9), int(text_h * 0.6)
+    width = max(cv2.getTextSize(t, FONT, scale, 1)[0][0] for t in lines) + 2 * pad
+    x = max(0, w - width)
+    cv2.rectangle(image, (x, 0), (w - 1, line * len(lines) + pad), (0, 0, 0), -1)
+    for i, text in enumerate(lines):
+        cv2.putText(image, text, (x + pad, line * (i + 1) - pad), FONT, scale, (0, 255, 255), 1, cv2.LINE_AA)
+
+
+def draw_boxes(image: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> None:
+    """The alert's evidence regions (x0, y0, x1, y1) as white rectangles, in place."""
+    thickness = max(1, image.shape[0] // 360)
+    for x0, y0, x1, y1 in boxes:
+        cv2.rectangle(image, (x0, y0), (x1, y1), (255, 255, 255), thickness, cv2.LINE_AA)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each camera goes on a fixed canvas: the canvas never changes size, whichever cameras
+    are up, so the window and the annotated video keep one size for the whole run."""
+
+    width: int
+    height: int
+    tiles: tuple[tuple[int, int, int, int], ...]    # (x, y, w, h) per camera, in config order
+
+    @classmethod
+    def grid(cls, count: int, width: int, height: int) -> Layout:
+        columns = int(np.ceil(np.sqrt(count)))
+        rows = int(np.ceil(count / columns))
+        tile_w, tile_h = width // columns, height // rows
+        tiles = tuple((c * tile_w, r * tile_h, tile_w, tile_h)
+                      for r in range(rows) for c in range(columns))[:count]
+        return cls(columns * tile_w, rows * tile_h, tiles)
+
+
+def fit(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """(w, h) of a picture of `size` (w, h) scaled to fit `box` (w, h), aspect kept."""
+    factor = min(box[0] / size[0], box[1] / size[1])
+    return max(1, int(size[0] * factor)), max(1, int(size[1] * factor))
+
+
+def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The image scaled to fit width x height, centred on black: aspect kept."""
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    fw, fh = fit((w, h), (width, height))
+    canvas = np.zeros((height, width, 3), np.uint8)
+    x, y = (width - fw) // 2, (height - fh) // 2
+    canvas[y:y + fh, x:x + fw] = cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+def no_signal(width: int, height: int, camera: str, detail: str) -> np.ndarray:
+    """A tile for a camera without a picture: its name and why, so a dead camera is not a black hole."""
+    tile = np.full((height, width, 3), 40, np.uint8)
+    scale = panel_scale(height)
+    for i, text in enumerate((camera, detail)):
+        cv2.putText(tile, text, (int(20 * scale), int(height / 2 + i * 40 * scale)), FONT, scale,
+                    (200, 200, 200), 1, cv2.LINE_AA)
+    return tile
 
 
 def display_usable() -> bool:
@@ -123,19 +229,75 @@ def display_usable() -> bool:
         return False
 
 
+def screen_size() -> tuple[int, int] | None:
+    """(width, height) of the X screen, or None where it cannot be asked (Wayland, no libX11).
+    OpenCV cannot tell; libX11 is on every machine that runs an X server or XWayland."""
+    library = ctypes.util.find_library("X11")
+    if library is None or not os.environ.get("DISPLAY"):
+        return None
+    try:
+        x11 = ctypes.CDLL(library)
+        x11.XOpenDisplay.restype = ctypes.c_void_p
+        x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+        x11.XDefaultScreen.argtypes = [ctypes.c_void_p]
+        x11.XDisplayWidth.argtypes = x11.XDisplayHeight.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+        display = x11.XOpenDisplay(None)
+        if not display:
+            return None
+        try:
+            screen = x11.XDefaultScreen(display)
+            return int(x11.XDisplayWidth(display, screen)), int(x11.XDisplayHeight(display, screen))
+        finally:
+            x11.XCloseDisplay(display)
+    except (OSError, AttributeError):
+        return None
+
+
+# Share of the screen a window takes: room for a window manager's title bar and a task bar.
+SCREEN_SHARE = 0.9
+DEFAULT_SCREEN = (1280, 720)
+
+
+def window_canvas() -> tuple[int, int]:
+    """The largest picture (w, h) the window shows unscaled: several cameras are drawn at this size,
+    so their panels are drawn at the size they are seen."""
+    width, height = screen_size() or DEFAULT_SCREEN
+    return int(width * SCREEN_SHARE), int(height * SCREEN_SHARE)
+
+
 class Window:
-    """The guard's window; call only from the main thread (Qt's GUI lives on one thread)."""
+    """The guard's window, sized to the screen with the picture's aspect and no toolbar; call only
+    from the main thread (Qt's GUI lives on one thread)."""
 
     KEYS = {ord("h"): "heatmap", ord("c"): "contours", ord("p"): "pause", ord("s"): "snapshot",
-            ord("q"): "quit", 27: "quit"}
+            ord("f"): "fullscreen", ord("q"): "quit", 27: "quit"}
 
-    def __init__(self, title: str):
+    def __init__(self, title: str, fullscreen: bool = False):
         self.title = title
-        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        self.sized = False
+        self.fullscreen = False
+        # GUI_NORMAL: no Qt toolbar or status bar, which took a quarter of a small window.
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
+        if fullscreen:
+            self.set_fullscreen(True)
 
-    def show(self, image: np.ndarray, wait_ms: int = 1) -> str | None:
+    def show(self, image: np.ndarray) -> None:
+        if not self.sized:        # the first picture sets the window's size: fits the screen, its aspect
+            h, w = image.shape[:2]
+            cv2.resizeWindow(self.title, *fit((w, h), window_canvas()))
+            self.sized = True
         cv2.imshow(self.title, image)
+
+    def poll(self, wait_ms: int = 10) -> str | None:
+        """The key pressed, if any. Called on every pass of the main loop, picture or not, so keys
+        work while the picture is paused or a camera is silent."""
         return self.KEYS.get(cv2.waitKey(wait_ms) & 0xFF)
+
+    def set_fullscreen(self, on: bool) -> None:
+        self.fullscreen = on
+        cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN,
+                              cv2.WINDOW_FULLSCREEN if on else cv2.WINDOW_NORMAL)
 
     def close(self) -> None:
         cv2.destroyAllWindows()

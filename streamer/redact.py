@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 
-# scheme://user:pass@host or scheme://user@host -> scheme://***@host
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+# scheme://user:pass@host -> scheme://***@host. Greedy up to the last '@' of the URL: a password
+# holding '@', '#' or '/' unencoded must not leave a part of itself behind (over-redacting a path
+# with an '@' in it is harmless; leaking half a password is not).
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^\s'\"<>]*@")
 # ...?user=x&password=y style query credentials, used by some camera vendors
-_QUERY_SECRET = re.compile(r"(?i)([?&;](?:user(?:name)?|pass(?:word)?|pwd|token|auth|key)=)[^&;\s]*")
+_QUERY_SECRET = re.compile(
+    r"(?i)([?&;](?:user(?:name)?|pass(?:wd|word)?|pwd|secret|token|access_token|auth|key|api_?key|sig(?:nature)?)=)"
+    r"[^&;\s'\"]*"
+)
 
 
 def redact_url(text: str) -> str:

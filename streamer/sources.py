@@ -9,21 +9,41 @@ from dataclasses import dataclass
 import cv2
 
 from streamer.config import CaptureConfig
+from streamer.diagnose import diagnose
 from streamer.redact import redact_url
 
 # OPENCV_FFMPEG_CAPTURE_OPTIONS is read by each open: set it and open under one lock.
 _OPEN_LOCK = threading.Lock()
 
 
+SCHEMES = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http"}
+
+
+class SourceError(ValueError):
+    """A camera source that no backend could ever open (unknown scheme)."""
+
+
 def source_kind(source: str) -> str:
+    """'rtsp', 'http', 'webcam' or 'file'; SourceError for a URL of an unknown scheme (`rstp://`)."""
     lowered = source.strip().lower()
-    if lowered.startswith(("rtsp://", "rtsps://")):
-        return "rtsp"
-    if lowered.startswith(("http://", "https://")):
-        return "http"
+    if "://" in lowered:
+        scheme = lowered.split("://", 1)[0]
+        if scheme not in SCHEMES:
+            raise SourceError(f"unknown scheme '{scheme}://' (expected one of "
+                              f"{', '.join(s + '://' for s in SCHEMES)}, a webcam index or a file)")
+        return SCHEMES[scheme]
     if lowered.isdigit():
         return "webcam"
     return "file"
+
+
+def silence_backend_logs() -> None:
+    """Keep FFmpeg's and OpenCV's own lines out of Vigil's log: they repeat on every retry and some
+    print the camera URL with its password. Vigil says why a source failed itself (diagnose.py).
+    FFmpeg's level is read when OpenCV first opens a capture: call this before that."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")      # AV_LOG_QUIET
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)   # no "can't be used to capture by name"
 
 
 def ffmpeg_options(kind: str, capture: CaptureConfig) -> str:
@@ -59,6 +79,7 @@ def open_source(source: str, capture: CaptureConfig) -> OpenedSource:
             cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
-        raise OSError(f"{redact_url(source)}: cannot open {kind} source")
+        reason = diagnose(source, capture.open_timeout_s) if kind in ("rtsp", "http") else "not a readable video"
+        raise OSError(f"{redact_url(source)}: cannot open {kind} source: {reason}")
     fps = cap.get(cv2.CAP_PROP_FPS)
     return OpenedSource(cap, kind, fps if fps and 0 < fps < 1000 else 25.0)

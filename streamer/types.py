@@ -30,9 +30,20 @@ class Analysis:
     explained: int              # class the CAMs explain
     decided_at: float           # monotonic time the decision was ready
     walls: tuple[float, ...] = ()           # wall-clock capture times of the frames
-    frame_size: tuple[int, int] = (0, 0)    # (H, W) of the camera's frames
+    image: np.ndarray | None = None         # the newest frame as captured: the alert's snapshot
 
     @property
     def latency(self) -> float:
         """Capture of the newest frame -> decision."""
         return self.decided_at - self.stamps[-1]
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(H, W) of the camera's frames; (0, 0) when the frame is not carried."""
+        return (0, 0) if self.image is None else self.image.shape[:2]
+
+    @property
+    def cam_scale(self) -> float:
+        """One strength for the whole window, so colours compare across its frames, scaled by the
+        explained class's probability, so a weak decision draws faint maps."""
+        return float(self.cams.max()) / max(float(self.probs[self.explained]), 1e-6)

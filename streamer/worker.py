@@ -138,4 +138,4 @@ class InferenceWorker(threading.Thread):
         cache.since_head = 0
         self.on_analysis(Analysis(camera, tuple(f.seq for f in frames), tuple(f.ts for f in frames),
                                   result.probs, result.cam, result.cam_class, time.monotonic(),
-                                  tuple(f.wall for f in frames), frames[-1].image.shape[:2]))
+                                  tuple(f.wall for f in frames), frames[-1].image))

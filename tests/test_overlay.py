@@ -42,10 +42,25 @@ def test_level_colours_follow_the_heatmap_scale(level, dominant):
     assert int(np.argmax(colour)) == dominant
 
 
-def test_grid_of_cameras_of_different_sizes():
-    frames = [np.zeros((720, 1280, 3), np.uint8), np.zeros((480, 640, 3), np.uint8), np.zeros((240, 320, 3), np.uint8)]
-    picture = overlay.grid(frames, tile_width=400)
-    assert picture.shape == (2 * 300, 800, 3)     # rows as tall as the tallest tile (480 * 400 / 640)
+@pytest.mark.parametrize("count,tiles", [
+    (1, [(0, 0, 1600, 900)]),
+    (2, [(0, 0, 800, 900), (800, 0, 800, 900)]),
+    (3, [(0, 0, 800, 450), (800, 0, 800, 450), (0, 450, 800, 450)]),
+    (5, [(0, 0, 533, 450), (533, 0, 533, 450), (1066, 0, 533, 450), (0, 450, 533, 450), (533, 450, 533, 450)]),
+])
+def test_grid_layout_has_one_tile_per_camera_on_a_fixed_canvas(count, tiles):
+    layout = overlay.Layout.grid(count, 1600, 900)
+    assert list(layout.tiles) == tiles
+    assert layout.width <= 1600 and layout.height <= 900
+
+
+def test_letterbox_keeps_the_aspect_on_black():
+    frame = np.full((480, 640, 3), 200, np.uint8)                # 4:3 into a 16:9 tile
+    tile = overlay.letterbox(frame, 800, 450)
+    assert tile.shape == (450, 800, 3)
+    columns = np.nonzero(tile[225, :, 0] > 100)[0]
+    assert columns.min() == 100 and columns.max() == 699        # 600 px wide picture, centred
+    assert tile[:, :100].max() == 0 and tile[:, 700:].max() == 0
 
 
 @pytest.mark.parametrize("frame", [np.zeros((50, 70), np.uint8), np.zeros((50, 70, 4), np.uint8), np.zeros((50, 70, 3), np.uint8)],

@@ -1,0 +1,94 @@
+"""Everything `vigil run` would refuse at start, checked without starting anything. `vigil
+check-config` runs the same checks, so its OK means the monitor will start with that file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from streamer.bundle import BundleError, read_manifest, verify_checksums
+from streamer.config import Config, ConfigError
+from streamer.redact import redact_url
+from streamer.sources import SourceError, source_kind
+
+# Characters that end the user-info part of a URL when they appear unencoded in a password.
+RESERVED_IN_USERINFO = "@#?/[] "
+
+
+def unencoded_in_userinfo(url: str) -> list[str]:
+    """Reserved characters written as themselves in a URL's user name or password. FFmpeg splits the
+    URL at them, so the camera sees a wrong password (and the log half of it)."""
+    if "://" not in url:
+        return []
+    rest = url.split("://", 1)[1]
+    if "@" not in rest:
+        return []
+    userinfo = rest[: rest.rfind("@")]
+    colon, slash = userinfo.find(":"), userinfo.find("/")
+    if slash >= 0 and (colon < 0 or slash < colon):
+        return []                           # 'host/path@x': an '@' in the path, no credentials
+    if slash >= 0 and userinfo[colon + 1 : slash].isdigit():
+        return []                           # 'host:554/path@x'
+    return sorted({c for c in userinfo if c in RESERVED_IN_USERINFO})
+
+
+def check_cameras(config: Config) -> None:
+    enabled = [(i, c) for i, c in enumerate(config.cameras) if c.enabled]
+    if not enabled:
+        raise ConfigError("cameras: expected at least one enabled camera, got none")
+    for i, camera in enabled:
+        key = f"cameras[{i}].source"
+        try:
+            kind = source_kind(camera.source)
+        except SourceError as err:
+            raise ConfigError(f"{key}: {err}, got {redact_url(camera.source)!r}") from None
+        reserved = unencoded_in_userinfo(camera.source)
+        if reserved:
+            codes = ", ".join(f"{c!r} as %{ord(c):02X}" for c in reserved)
+            raise ConfigError(f"{key}: the user name or password holds reserved characters: percent-encode "
+                              f"them ({codes}) or take the password from the environment "
+                              f"({{VIGIL_...}}, see config.toml); got {redact_url(camera.source)!r}")
+        if kind == "file" and not Path(camera.source).is_file():
+            raise ConfigError(f"{key}: expected an existing video file, got {camera.source!r} (no such file)")
+
+
+def check_bundle(config: Config) -> None:
+    directory = config.resolve(config.model.bundle)
+    if not directory.is_dir():
+        raise ConfigError(f"model.bundle: expected a bundle directory, got {str(directory)!r} (no such directory)")
+    try:
+        manifest = read_manifest(directory)
+        verify_checksums(directory, manifest)
+    except BundleError as err:
+        raise ConfigError(f"model.bundle: {err}") from None
+    unknown = sorted(set(config.alerts.class_thresholds) - set(manifest.classes))
+    if unknown:
+        raise ConfigError(f"alerts.class_thresholds: expected classes of the bundle {list(manifest.classes)}, "
+                          f"got {unknown}")
+
+
+def _writable_folder(folder: Path, key: str, what: str) -> None:
+    if not folder.is_dir():
+        raise ConfigError(f"{key}: the folder for {what} does not exist: {str(folder)!r}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}: the folder for {what} is not writable by this user: {str(folder)!r}")
+
+
+def check_outputs(config: Config) -> None:
+    alerts = config.resolve(config.alerts.directory)
+    existing = next((p for p in (alerts, *alerts.parents) if p.exists()), None)
+    if existing is not None and existing != alerts:
+        _writable_folder(existing, "alerts.directory", "the alert log (it is created inside)")
+    elif existing is not None:
+        _writable_folder(alerts, "alerts.directory", "the alert log")
+    if config.overlay.output_video:
+        _writable_folder(config.resolve(config.overlay.output_video).parent, "overlay.output_video",
+                         "the annotated video")
+
+
+def check_startable(config: Config) -> None:
+    """Raise the ConfigError `vigil run` would stop on: no camera, a camera file or URL that can
+    never work, a missing or damaged bundle, folders it cannot write."""
+    check_cameras(config)
+    check_bundle(config)
+    check_outputs(config)
