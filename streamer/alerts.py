@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,8 +192,8 @@ class AlertRecorder(threading.Thread):
         self._queue.put(("alert", alert))
 
     def clip_finished(self, alert_id: str, camera: str, label: str, clip: Path, frames: int) -> None:
-        self._queue.put(("clip", {"type": "clip", "id": alert_id, "camera": camera, "class": label,
-                                  "clip": clip.name, "frames": frames}))
+        self._queue.put(("clip", {"type": "clip", "id": alert_id, "time_utc": utc(time.time()), "camera": camera,
+                                  "class": label, "clip": clip.name, "frames": frames}))
 
     def run(self) -> None:
         while True:

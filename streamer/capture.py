@@ -84,9 +84,11 @@ class CaptureThread(threading.Thread):
             if source.kind == "file" and reason != "stopped":   # played to its end (or broken): done
                 self._finish(reason if self.frames_delivered else f"{reason}: no frame could be decoded")
                 return
-            self._set_up(False, reason)
             if reason == "stopped":
+                logger.info("%s: camera closed (monitor stopping)", self.camera.name)
+                self.up = False
                 return
+            self._set_up(False, reason)
             self.stop_event.wait(backoff)
 
     def _read(self, source: OpenedSource) -> str:

@@ -64,7 +64,7 @@ class CameraView:
     recent: deque = field(default_factory=deque)           # evidence pictures: the clips' pre-roll
     clips: list[Clip] = field(default_factory=list)
     shown: deque = field(default_factory=lambda: deque(maxlen=30))   # draw times, for the fps readout
-    last: tuple[Frame, float] | None = None                # newest drawn frame and when: to redraw it
+    last: tuple[Frame, float] | None = None                # the frame on screen and when: to redraw it
     tile: np.ndarray | None = None
 
     def store(self, analysis: Analysis) -> None:
@@ -116,6 +116,7 @@ class Compositor(threading.Thread):
             canvas_size = HEADLESS_CANVAS
         self.layout = overlay.Layout.grid(len(rings), *canvas_size) if canvas_size else None
         self._lock = threading.Lock()
+        self._closing = threading.Lock()       # the thread's own end and shutdown may both close
         self._frame: np.ndarray | None = None
         self._frame_id = 0
         self._dirty = False                  # toggles changed: redraw the (paused) picture
@@ -214,7 +215,6 @@ class Compositor(threading.Thread):
         keep), and unless paused the guard's tile."""
         started = time.perf_counter()
         view.shown.append(now)
-        view.last = (frame, now)
         panel = self._panel(view, frame, now)
         with self._lock:
             match = view.cam_for(frame.seq)
@@ -222,7 +222,8 @@ class Compositor(threading.Thread):
         evidence = frame.image.copy()
         if match is not None:
             overlay.draw_explanation(evidence, match[0], match[1], self.config)
-        if not paused:
+        if not paused:                          # the frozen frame stays the one to redraw on a key
+            view.last = (frame, now)
             if not both:
                 view.tile = self._display_tile(view, frame, panel)
             elif self.layout is None:
@@ -294,22 +295,29 @@ class Compositor(threading.Thread):
             clips = list(view.clips)
         for clip in clips:
             if clip.writer is None:
-                h, w = picture.shape[:2]
-                clip.size = (w, h)
-                clip.writer = cv2.VideoWriter(str(clip.recording), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-                for old in view.recent:           # pre-roll
-                    clip.writer.write(overlay.letterbox(old, w, h))
-                    clip.frames += 1
+                self._start(view, clip, picture.shape[:2])
             clip.writer.write(overlay.letterbox(picture, *clip.size))
             clip.frames += 1
             if frame.ts >= clip.until:
                 self._finish(view, clip)
 
+    def _start(self, view: CameraView, clip: Clip, size: tuple[int, int]) -> None:
+        """Open the clip's file and write its pre-roll: the frames held from before the alert."""
+        h, w = size
+        clip.size = (w, h)
+        clip.writer = cv2.VideoWriter(str(clip.recording), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+        for old in view.recent:
+            clip.writer.write(overlay.letterbox(old, w, h))
+            clip.frames += 1
+
     def _finish(self, view: CameraView, clip: Clip) -> None:
         """Close the clip, give it its final name, and only then let it be logged."""
         with self._lock:
             view.clips.remove(clip)
+        if clip.writer is None and view.recent:   # stopped before the alert's frame was drawn: the pre-roll
+            self._start(view, clip, view.recent[-1].shape[:2])
         if clip.writer is None:
+            logger.warning("%s: alert clip %s has no frame to record", view.name, clip.path.name)
             return
         clip.writer.release()
         try:
@@ -340,10 +348,16 @@ class Compositor(threading.Thread):
 
     def close(self) -> None:
         """Finish open clips (each then logged) and the output video: a stopped monitor leaves
-        playable files, and every file a line names."""
-        for view in self.views.values():
-            for clip in list(view.clips):
-                self._finish(view, clip)
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        playable files, and every file a line names. Safe to call from two threads at once."""
+        with self._closing:
+            now = time.monotonic()
+            for name, view in self.views.items():
+                if view.clips:   # the frames still held back belong in the clips: draw them now
+                    view.pending.extend(self.rings[name].drain())
+                    while view.pending:
+                        self._draw(view, view.pending.popleft(), now)
+                for clip in list(view.clips):
+                    self._finish(view, clip)
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None

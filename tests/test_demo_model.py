@@ -15,7 +15,7 @@ from streamer.bundle import open_bundle
 from streamer.config import parse_config
 from streamer.monitor import build_monitor
 from tests.conftest import REPO
-from tests.test_monitor import config_dict
+from tests.test_monitor import assert_named_evidence_exists, config_dict
 
 DEMO = REPO / "models" / "demo"
 FPS = 10.0
@@ -46,7 +46,9 @@ def monitored(request, tmp_path_factory):
     monitor.shutdown()
     log = work / "alerts" / "alerts.jsonl"
     records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return event_class, sidecar, records
+    if records:
+        assert_named_evidence_exists(work / "alerts", size=(360, 640))
+    return event_class, sidecar, [r for r in records if r["type"] == "alert"]
 
 
 def overlap(a, b) -> bool:

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from streamer import synth
@@ -59,33 +60,64 @@ def video_frames(path: Path) -> int:
     return n
 
 
+def read_log(directory: Path) -> tuple[list[dict], dict[str, dict]]:
+    """(alert lines in order, clip lines by alert id) of an alert folder's log."""
+    lines = [json.loads(line) for line in (directory / "alerts.jsonl").read_text().splitlines()]
+    return [r for r in lines if r["type"] == "alert"], {r["id"]: r for r in lines if r["type"] == "clip"}
+
+
+def assert_named_evidence_exists(directory: Path, size: tuple[int, int] | None = None) -> None:
+    """Every file a line names is there and readable: snapshots decode, clips play."""
+    alerts, clips = read_log(directory)
+    for record in alerts:
+        snapshot = cv2.imread(str(directory / record["snapshot"]))
+        assert snapshot is not None, f"{record['snapshot']} named but unreadable"
+        if size:
+            assert snapshot.shape[:2] == size
+    for record in clips.values():
+        assert video_frames(directory / record["clip"]) == record["frames"] >= 1, record
+
+
 def test_monitor_on_a_file_decides_alerts_and_records_evidence(tiny_bundle, clip, tmp_path):
-    config = parse_config(config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path))
+    # fight at any probability, shooting never: the policy's thresholds are what decides.
+    config = parse_config(config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path,
+                                      alerts={"class_thresholds": {"shooting": 1.0}}))
     stop = threading.Event()
     monitor = build_monitor(config, stop, output_video=tmp_path / "annotated.mp4")
     monitor.start()
-    time.sleep(5.0)
+    sample = monitor.metrics.registry.get_sample_value
+    wait_until(lambda: sample("vigil_alerts_total", {"camera": "street", "class": "fight"}) >= 2
+               and sample("vigil_frames_analysed_total", {"camera": "street"}) >= 15
+               and sample("vigil_frames_captured_total", {"camera": "street"}) >= 40, timeout=30)
     started = time.monotonic()
     monitor.shutdown()
     assert time.monotonic() - started < 2.0
-    sample = monitor.metrics.registry.get_sample_value
     assert sample("vigil_frames_captured_total", {"camera": "street"}) >= 40
-    assert sample("vigil_frames_analysed_total", {"camera": "street"}) >= 15     # 5 fps of 10 fps
     assert sample("vigil_decision_latency_seconds_count", {"camera": "street"}) >= 10
     assert sample("vigil_head_seconds_count") >= 10
-    assert sample("vigil_alerts_total", {"camera": "street", "class": "fight"}) >= 1
+    assert sample("vigil_alerts_total", {"camera": "street", "class": "shooting"}) == 0
     probs = [sample("vigil_class_probability", {"camera": "street", "class": c}) for c in ("normal", "fight", "shooting")]
     assert abs(sum(probs) - 1) < 1e-3
-    records = [json.loads(line) for line in (tmp_path / "alerts" / "alerts.jsonl").read_text().splitlines()]
-    assert records and {"time_utc", "camera", "class", "score", "window_start_utc", "window_end_utc", "boxes"} <= set(records[0])
-    first = records[0]
+    alerts, clips = read_log(tmp_path / "alerts")
+    assert alerts and {r["class"] for r in alerts} == {"fight"}
+    assert {"time_utc", "camera", "class", "score", "window_start_utc", "window_end_utc", "boxes", "snapshot"} <= set(alerts[0])
+    first = alerts[0]
     assert first["window_start_utc"] < first["window_end_utc"]
-    snapshot = cv2.imread(str(tmp_path / "alerts" / first["snapshot"]))
-    assert snapshot is not None and snapshot.shape == (180, 320, 3)
-    assert video_frames(tmp_path / "alerts" / first["clip"]) >= 5                 # pre-roll + post-roll
+    assert set(clips) == {a["id"] for a in alerts}                                # a clean stop finishes every clip
+    assert_named_evidence_exists(tmp_path / "alerts", size=(180, 320))
+    assert clips[first["id"]]["frames"] >= 5                                       # pre-roll + post-roll
     assert video_frames(tmp_path / "annotated.mp4") >= 20
     for box in (r["box"] for r in first["boxes"]):
         assert 0 <= box[0] <= box[2] < 320 and 0 <= box[1] <= box[3] < 180
+
+
+def wait_until(condition, timeout: float, interval: float = 0.1) -> None:
+    """Poll instead of sleeping a fixed time: fast when the machine is, patient when it is not."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout} s")
+        time.sleep(interval)
 
 
 def run_vigil(config: dict, tmp_path: Path, env: dict | None = None) -> subprocess.Popen:
@@ -127,20 +159,24 @@ def scrape(port: int, timeout: float = 20.0) -> str:
         time.sleep(0.3)
 
 
-def test_sigterm_stops_within_two_seconds_with_a_clean_log(tiny_bundle, clip, tmp_path):
-    config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path)
+def test_sigterm_stops_within_two_seconds_leaving_every_named_file(tiny_bundle, clip, tmp_path):
+    config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path,
+                         alerts={"post_roll_s": 3.0, "cooldown_s": 1.0})
     proc = run_vigil(config, tmp_path)
     try:
-        scrape(config["metrics"]["port"])
+        log = tmp_path / "alerts" / "alerts.jsonl"
+        wait_until(lambda: log.exists() and log.read_text().count('"type":"alert"') >= 2, timeout=30)
         sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)       # mid post-roll: clips are being recorded
         proc.wait(timeout=10)
         assert time.monotonic() - sent < 2.0
         assert proc.returncode == 0, proc.stdout.read()
     finally:
         proc.kill()
-    for line in (tmp_path / "alerts" / "alerts.jsonl").read_text().splitlines():
-        json.loads(line)
+    alerts, clips = read_log(tmp_path / "alerts")
+    assert alerts and set(clips) == {a["id"] for a in alerts}      # each alert's clip finished and logged
+    assert_named_evidence_exists(tmp_path / "alerts")
+    assert not list((tmp_path / "alerts").glob("*.recording.mp4")) and not list((tmp_path / "alerts").glob("*.tmp"))
 
 
 def test_secrets_never_leak_and_other_cameras_go_on(tiny_bundle, clip, tmp_path):
@@ -161,7 +197,8 @@ def test_secrets_never_leak_and_other_cameras_go_on(tiny_bundle, clip, tmp_path)
     assert 'vigil_camera_up{camera="street"} 1.0' in metrics
     assert 'vigil_camera_up{camera="door"} 0.0' in metrics
     assert 'vigil_camera_up{camera="broken"} 0.0' in metrics
-    assert "door: camera down (rtsp://***@127.0.0.1:9/live?password=***: cannot open rtsp source)" in output
+    assert ("door: camera down (rtsp://***@127.0.0.1:9/live?password=***: cannot open rtsp source: connection "
+            "refused by 127.0.0.1:9") in output
     assert output.count("door: camera down") == 1                     # once per state change, not per retry
     assert SECRET not in output and SECRET not in metrics and "admin" not in output
     for path in (tmp_path / "alerts").rglob("*"):
@@ -211,46 +248,6 @@ def test_run_tells_systemd_ready_then_watchdog(tiny_bundle, clip, tmp_path):
     assert messages == [b"READY=1", b"WATCHDOG=1"]
 
 
-@pytest.fixture
-def xvfb():
-    if shutil.which("Xvfb") is None or shutil.which("ffmpeg") is None:
-        pytest.skip("Xvfb and ffmpeg (Debian packages) are needed for window tests")
-    display = f":{90 + os.getpid() % 9}"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.0)
-    yield display
-    server.terminate()
-    server.wait(timeout=10)
-
-
-@pytest.mark.display
-def test_window_under_xvfb_shows_the_overlay(tiny_bundle, clip, tmp_path, xvfb):
-    config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path,
-                         overlay={"display": "window", "output_video": ""})
-    proc = run_vigil(config, tmp_path, env={"DISPLAY": xvfb, "QT_QPA_PLATFORM": "xcb"})
-    shot = tmp_path / "screen.png"
-    try:
-        scrape(config["metrics"]["port"])
-        time.sleep(3.0)
-        grab = subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "x11grab", "-video_size", "1024x768",
-                               "-i", xvfb, "-frames:v", "1", str(shot)], capture_output=True, timeout=30)
-        assert grab.returncode == 0, grab.stderr
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=10)
-    assert proc.returncode == 0, output
-    assert "(window)" in output
-    screen = cv2.imread(str(shot))
-    # The panel: a black box at the window's top left with white text, and probability bars in
-    # green (normal) or red; the CAM heatmap in JET colours somewhere over the frame.
-    assert screen is not None and screen.std() > 10
-    green = (screen[..., 1] > 140) & (screen[..., 0] < 60) & (screen[..., 2] < 60)
-    assert green.sum() > 50, "no probability bar on screen"
-    white_text = (screen.min(axis=2) > 230).sum()
-    assert white_text > 100, "no panel text on screen"
-
-
 def test_a_file_played_once_ends_the_run(tiny_bundle, clip, tmp_path):
     config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": False}], tmp_path)
     path = tmp_path / "config.toml"
@@ -262,3 +259,70 @@ def test_a_file_played_once_ends_the_run(tiny_bundle, clip, tmp_path):
     assert time.monotonic() - started < 4.0 + 12.0      # the 4 s clip, start-up, held-back frames
     assert "street: camera down (end of file)" in result.stderr
     assert video_frames(tmp_path / "annotated.mp4") >= 30
+
+
+def test_a_file_that_cannot_be_read_fails_once_and_ends_the_run(tiny_bundle, tmp_path):
+    broken = tmp_path / "random.mp4"
+    broken.write_bytes(np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
+    config = config_dict(tiny_bundle, [{"name": "yard", "source": str(broken)}], tmp_path)
+    path = tmp_path / "config.toml"
+    path.write_text(to_toml(config))
+    result = subprocess.run([sys.executable, "-m", "streamer", "run", "--config", str(path)], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("yard: camera down (failed:") == 1, result.stderr
+    assert "not a readable video" in result.stderr
+    assert "no camera delivered a frame" in result.stderr
+    assert "moov atom" not in result.stderr and "[ WARN" not in result.stderr    # FFmpeg's, OpenCV's own lines
+
+
+def test_every_known_series_exists_at_zero_before_its_first_event(tiny_bundle, tmp_path):
+    config = config_dict(tiny_bundle, [{"name": "door", "source": f"rtsp://127.0.0.1:{free_port()}/live"}], tmp_path)
+    proc = run_vigil(config, tmp_path)
+    try:
+        text = ""
+        def scraped() -> bool:
+            nonlocal text
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{config['metrics']['port']}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+                return True
+            except OSError:
+                return False
+        wait_until(scraped, timeout=20)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    for reason in ("analysis_ring", "display_ring", "analysis_backlog", "display_late"):
+        assert f'vigil_frames_dropped_total{{camera="door",reason="{reason}"}} 0.0' in text
+    for label in ("fight", "shooting"):
+        assert f'vigil_alerts_total{{camera="door",class="{label}"}} 0.0' in text
+    assert 'vigil_camera_reconnects_total{camera="door"} 0.0' in text
+    assert 'vigil_frames_captured_total{camera="door"} 0.0' in text
+    assert 'vigil_camera_up{camera="door"} 0.0' in text
+
+
+def test_the_watchdog_is_not_fed_while_no_camera_delivers(tiny_bundle, tmp_path):
+    """Inference alive, but the only camera never connects: systemd must get READY=1 and then no
+    WATCHDOG=1 once capture.watchdog_s has passed (so it restarts the service)."""
+    config = config_dict(tiny_bundle, [{"name": "door", "source": f"rtsp://127.0.0.1:{free_port()}/live"}], tmp_path,
+                         capture={"watchdog_s": 1.0})
+    sock_path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(sock_path))
+        proc = run_vigil(config, tmp_path, env={"NOTIFY_SOCKET": str(sock_path)})
+        try:
+            server.settimeout(30)
+            assert server.recv(64) == b"READY=1"
+            server.settimeout(5)
+            messages = []
+            try:
+                while True:
+                    messages.append(server.recv(64))
+            except TimeoutError:
+                pass
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=10)
+    # At most the first second's, before watchdog_s passed since start; none after.
+    assert messages.count(b"WATCHDOG=1") <= 1, messages
