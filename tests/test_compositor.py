@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import cv2
 import numpy as np
 
 from streamer.compositor import MAX_DISPLAY_LAG_S, Compositor
@@ -28,6 +29,7 @@ def test_frames_wait_for_their_slot_and_are_all_drawn_when_on_time():
     assert compositor._tick(now=0.5) is False              # none is due yet: held back by the delay
     assert compositor._tick(now=1.2) is True
     assert len(compositor.draw_seconds) == 4 and late == []
+    assert compositor.latest()[1].shape == (36, 64, 3)        # one camera: its own frame size
     assert not compositor.views["cam"].pending
 
 
@@ -41,3 +43,33 @@ def test_drawing_that_fell_behind_skips_late_frames_and_counts_them():
     assert late == [("cam", len(ts) - len(on_time))]
     assert len(compositor.draw_seconds) == sum(1 for t in on_time if t <= now - 1.0)
     assert len(compositor.views["cam"].pending) == sum(1 for t in ts if t > now - 1.0)   # only the future
+
+
+def test_the_canvas_keeps_its_size_and_every_frame_reaches_the_video_when_a_camera_comes_up_late(tmp_path):
+    """Two cameras; the second delivers only after the first has been drawn for a while. The grid
+    is laid out for both from the start, so the annotated video keeps one size and every drawn
+    picture is written (the old grid grew and every later frame was silently dropped)."""
+    rings = {"north": FrameRing(512, "display_ring"), "south": FrameRing(512, "display_ring")}
+    video = tmp_path / "annotated.mp4"
+    compositor = Compositor(rings, ("normal", "fight"), OverlayConfig(display="headless"), threading.Event(), 0.125,
+                            writer_path=video, canvas_size=(640, 360))
+    images = {"north": np.full((180, 320, 3), 90, np.uint8), "south": np.full((240, 320, 3), 160, np.uint8)}
+    drawn = 0
+    for step in range(40):
+        ts = step * 0.125                       # exact in binary: each frame is due at its tick
+        rings["north"].put(Frame("north", step, ts, images["north"]))
+        if step >= 20:
+            rings["south"].put(Frame("south", step - 20, ts, images["south"]))
+        drawn += compositor._tick(now=ts + 0.125)
+        assert compositor.latest()[1].shape == (360, 640, 3)
+    compositor.close()
+    capture = cv2.VideoCapture(str(video))
+    sizes, frames = set(), 0
+    while True:
+        ok, picture = capture.read()
+        if not ok:
+            break
+        sizes.add(picture.shape)
+        frames += 1
+    capture.release()
+    assert frames == drawn == 40 and sizes == {(360, 640, 3)}

@@ -130,7 +130,11 @@ def run_vigil(config: dict, tmp_path: Path, env: dict | None = None) -> subproce
 
 def to_toml(data: dict) -> str:
     def value(v):
-        return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
+        return json.dumps(v)
 
     lines = []
     for section, table in data.items():
@@ -326,3 +330,27 @@ def test_the_watchdog_is_not_fed_while_no_camera_delivers(tiny_bundle, tmp_path)
             proc.communicate(timeout=10)
     # At most the first second's, before watchdog_s passed since start; none after.
     assert messages.count(b"WATCHDOG=1") <= 1, messages
+
+
+@pytest.mark.parametrize("alerts_before_kill", [2, 7])
+def test_kill_9_leaves_every_named_file_and_only_the_newest_clips_unfinished(tiny_bundle, clip, tmp_path,
+                                                                              alerts_before_kill):
+    # A cooldown longer than post-roll + display delay (0.5 + 0.6 s): one clip per class in flight.
+    config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path,
+                         alerts={"cooldown_s": 2.0, "post_roll_s": 0.5})
+    proc = run_vigil(config, tmp_path)
+    log = tmp_path / "alerts" / "alerts.jsonl"
+    try:
+        wait_until(lambda: log.exists() and log.read_text().count('"type":"alert"') >= alerts_before_kill, timeout=40)
+    finally:
+        proc.kill()                                           # SIGKILL: no clean-up of any kind
+        proc.communicate(timeout=10)
+    alerts, clips = read_log(tmp_path / "alerts")
+    assert len(alerts) >= alerts_before_kill
+    assert_named_evidence_exists(tmp_path / "alerts")         # every snapshot and clip a line names
+    unfinished = [a for a in alerts if a["id"] not in clips]
+    newest = {}
+    for a in alerts:
+        newest[a["class"]] = a["id"]
+    assert all(a["id"] == newest[a["class"]] for a in unfinished), "an older alert's clip was never finished"
+    assert len(list((tmp_path / "alerts").glob("*.recording.mp4"))) <= len(unfinished)
