@@ -24,8 +24,9 @@ def gst_rtsp_available() -> bool:
 class RtspServer:
     """GStreamer's RTSP server, fed in real time by ffmpeg; can be killed, restarted, frozen."""
 
-    def __init__(self, clip: Path):
+    def __init__(self, clip: Path, credentials: tuple[str, str] | None = None, auth: str = "basic"):
         self.clip, self.port, self.rtp_port = clip, free_port(), free_port()
+        self.credentials, self.auth = credentials, auth
         self.server = self.feeder = None
 
     @property
@@ -33,8 +34,10 @@ class RtspServer:
         return f"rtsp://127.0.0.1:{self.port}/cam"
 
     def start(self) -> None:
+        extra = [*self.credentials, self.auth] if self.credentials else []
         self.server = subprocess.Popen([SYSTEM_PYTHON, str(REPO / "tests" / "rtsp_server.py"), str(self.port),
-                                        str(self.rtp_port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                                        str(self.rtp_port), *extra], stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL, text=True)
         if self.server.stdout.readline().strip() != "ready":
             raise RuntimeError("the RTSP server did not start")
         self.feeder = subprocess.Popen(
