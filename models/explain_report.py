@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from streamer import cam as camlib
-from streamer.overlay import FONT, draw_contours, draw_heatmap, draw_panel, unit_cam
+from streamer.bundle import CAM_DEFINITIONS
+from streamer.overlay import FONT, Panel, draw_contours, draw_heatmap, draw_panel, unit_cam
 
 TILE_WIDTH = 192
 LEVELS = (0.3, 0.5, 0.7, 0.9)
@@ -209,7 +210,8 @@ def annotated_frames(result, classes: tuple[str, ...], camera: str, fps: float) 
         unit = unit_cam(cam, scale, out.shape[:2])
         draw_heatmap(out, unit, alpha=0.4)
         draw_contours(out, unit, LEVELS)
-        draw_panel(out, camera, classes, result.probs, classes[result.target], None, fps, None)
+        draw_panel(out, Panel(camera, classes, result.probs, classes[result.target], CAM_DEFINITIONS[result.monitor_cam],
+                              fps=fps))
         frames.append(out)
     return frames
 

@@ -314,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("train", "train a convRNN on a class-per-folder video data set (needs the 'train' extra)")
     p.add_argument("--data", required=True, metavar="DIR", help="the data set: DIR/<class>/<clip>.mp4")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder: checkpoints, log, report, bundle/")
-    p.add_argument("--backbone", default="compact", choices=("compact", "mobilenetv2", "vgg19"), help="the CNN")
+    p.add_argument("--backbone", default="compact", choices=("compact", "mobilenetv2", "vgg19"),
+                   help="the per-frame CNN")
     p.add_argument("--frames", type=int, default=8, metavar="T", help="frames per window")
     p.add_argument("--size", type=int, default=128, metavar="PX", help="model input size in pixels")
     p.add_argument("--fps", type=float, default=5.0, help="sampling rate of a window's frames")

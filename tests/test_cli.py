@@ -101,3 +101,47 @@ def test_export_command_bad_model_file(tmp_path):
     result = vigil("export", str(tmp_path / "broken.keras"), "--out", str(tmp_path / "out"))
     assert result.returncode == 1
     assert "broken.keras: cannot load as a Keras model" in result.stderr
+
+
+def every_option():
+    """(command, option) for every option of every subcommand, from the parser itself."""
+    import argparse
+
+    from streamer.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in [("vigil", parser), *commands.choices.items()]:
+        for action in sub._actions:
+            if not isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+                yield name, sub, action
+
+
+@pytest.mark.parametrize("command,parser,action", list(every_option()),
+                         ids=[f"{c}:{a.dest}" for c, _, a in every_option()])
+def test_every_option_says_what_it_takes_and_its_default(command, parser, action):
+    assert action.help and len(action.help) > 8, f"{command} {action.dest}: no help text"
+    shown = parser.format_help().replace("\n", " ")
+    if action.default not in (None, False) and not isinstance(action.default, bool):
+        default = " ".join(map(str, action.default)) if isinstance(action.default, list) else str(action.default)
+        assert f"default: {default}" in " ".join(shown.split()), f"{command} {action.dest}: default not shown"
+
+
+NO_TENSORFLOW = """
+import sys
+sys.modules["tensorflow"] = sys.modules["tf2onnx"] = None    # what a runtime-only install has: neither
+from streamer.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("args", [["explain", "models/demo", "clip.mp4", "--out", "x"],
+                                  ["train", "--data", "d", "--out", "o"],
+                                  ["export", "--new", "compact", "--out", "o"]], ids=lambda a: a[0])
+def test_training_commands_on_the_runtime_install_say_what_to_install(args):
+    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, *args], cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    line = result.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line, result.stderr
+    assert line.startswith(f"vigil {args[0]}: needs the 'train' extra") and "pip install -e '.[train]'" in line

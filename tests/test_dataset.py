@@ -165,3 +165,14 @@ def test_clip_shorter_than_a_window_is_skipped_by_train(tiny_set, tmp_path):
     data = usable_dataset(TrainConfig(data=str(root), out=str(tmp_path / "run"), frames=4, sample_fps=5.0))
     assert len(data.clips) == 12
     assert any("fight_00099.mp4: shorter than a window" in line for line in data.skipped)
+
+
+def test_a_clip_counts_what_decodes_not_what_its_header_claims(tmp_path):
+    from streamer.dataset import clip_windows, iter_window_frames, open_clip
+    from tests.test_explain import write_lying_avi
+
+    decoded = write_lying_avi(tmp_path / "lying.avi")
+    clip = open_clip(tmp_path / "lying.avi")
+    assert clip.frames == decoded
+    windows = clip_windows(clip, 3, 5.0, 0.4)
+    assert windows and sum(1 for _ in iter_window_frames(clip.path, windows)) == len(windows)

@@ -233,3 +233,39 @@ def test_bad_input_gets_one_clear_line(tiny_bundle, clips, tmp_path, capsys, cas
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vigil explain: "), err
     assert re.search(message, err[0]), err[0]
+
+
+def write_lying_avi(path, frames: int = 60, keep: float = 0.5):
+    """An MJPEG AVI whose header counts `frames` but whose stream ends after about `keep` of them,
+    as some real AVI files do (a copy cut short; the container's header written first)."""
+    import os
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (64, 48))
+    for i in range(frames):
+        writer.write(np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    with open(path, "r+b") as f:
+        f.truncate(int(os.path.getsize(path) * keep))
+    capture = cv2.VideoCapture(str(path))
+    claimed, decoded = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0
+    while capture.grab():
+        decoded += 1
+    capture.release()
+    assert claimed == frames and decoded < frames * 0.7      # the header does lie
+    return decoded
+
+
+@pytest.mark.parametrize("which", [["--all"], [], ["--start", "2.0"]], ids=["all", "most-suspicious", "start"])
+def test_a_header_that_claims_more_frames_than_the_stream_holds(tiny_bundle, tmp_path, capsys, which):
+    video = tmp_path / "lying.avi"
+    decoded = write_lying_avi(video)
+    out = tmp_path / "out"
+    assert main(["explain", str(tiny_bundle), str(video), "--out", str(out), "--methods", "gradcam", *which]) == 0, \
+        capsys.readouterr().err
+    data = json.loads((out / "explanation.json").read_text())
+    assert data["windows"] and all(max(w["frames"]) < decoded for w in data["windows"])
+    capsys.readouterr()
+    # A window past the real end is refused in one line, by what decodes, not by the header.
+    assert main(["explain", str(tiny_bundle), str(video), "--out", str(out), "--start", "5.0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vigil explain: "), err
