@@ -159,10 +159,14 @@ def write_durably(path: Path, data: bytes) -> None:
     """Whole or absent under its name, even after a crash: written aside, fsynced, renamed, and the
     folder fsynced so the name itself survives."""
     part = path.with_name(path.name + ".tmp")
-    with open(part, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(part, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        part.unlink(missing_ok=True)      # no half file left beside the log
+        raise
     os.replace(part, path)
     sync_folder(path.parent)
 

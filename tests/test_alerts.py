@@ -86,7 +86,10 @@ for i in itertools.count():
 def test_kill_9_leaves_only_whole_lines(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
-    time.sleep(0.5)
+    log = tmp_path / LOG_NAME
+    deadline = time.monotonic() + 30
+    while log.stat().st_size < 20 * 3000 and time.monotonic() < deadline:    # mid-stream, however slow the disk
+        time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     lines = (tmp_path / LOG_NAME).read_bytes().split(b"\n")
@@ -94,3 +97,38 @@ def test_kill_9_leaves_only_whole_lines(tmp_path):
     records = [json.loads(line) for line in lines[:-1]]
     assert len(records) > 10
     assert [r["i"] for r in records] == list(range(len(records)))
+
+
+def analysis_of(camera: str = "gate") -> "Analysis":
+    import numpy as np
+
+    from streamer.types import Analysis
+
+    cams = np.zeros((3, 4, 4), np.float32)
+    cams[-1, 1, 2] = 1.0
+    return Analysis(camera, (7, 8, 9), (1.0, 1.2, 1.4), np.array([0.1, 0.8, 0.1], np.float32), cams, 1, 1.5,
+                    (1_700_000_000.0, 1_700_000_000.2, 1_700_000_000.4), np.full((48, 64, 3), 90, np.uint8))
+
+
+def test_the_snapshot_is_on_disk_before_its_line_and_a_full_disk_still_logs_the_alert(tmp_path):
+    import cv2
+
+    from streamer.alerts import AlertRecorder, build_alert
+    from streamer.config import OverlayConfig
+
+    classes = ("normal", "fight", "shooting")
+    recorder = AlertRecorder(AlertLog(tmp_path, 10**6, 1), classes, "HiResCAM", OverlayConfig())
+    recorder.start()
+    first = build_alert(analysis_of("gate"), 1, classes, 1_700_000_001.0)
+    second = build_alert(analysis_of("door"), 1, classes, 1_700_000_002.0)
+    (tmp_path / f"{second.id}.jpg.tmp").symlink_to("/dev/full")     # the disk is full for this one
+    recorder.submit(first)
+    recorder.submit(second)
+    recorder.clip_finished(first.id, "gate", "fight", tmp_path / f"{first.id}.mp4", 12)
+    recorder.close()
+    lines = [json.loads(line) for line in (tmp_path / LOG_NAME).read_text().splitlines()]
+    assert [(r["type"], r["id"]) for r in lines] == [("alert", first.id), ("alert", second.id), ("clip", first.id)]
+    assert lines[0]["snapshot"] == f"{first.id}.jpg" and lines[0]["boxes"]
+    assert cv2.imread(str(tmp_path / lines[0]["snapshot"])).shape == (48, 64, 3)
+    assert lines[1]["snapshot"] is None and lines[1]["snapshot_error"] == "No space left on device"
+    assert not (tmp_path / f"{second.id}.jpg").exists() and not (tmp_path / f"{second.id}.jpg.tmp").exists()
