@@ -117,8 +117,14 @@ class CaptureThread(threading.Thread):
         return "stopped"
 
     def _finish(self, reason: str) -> None:
+        """A file camera is done: played to its end (info), or never readable (a failure, warned)."""
         self.failed = self.frames_delivered == 0
-        self._set_up(False, f"failed: {reason}" if self.failed else reason)
+        if self.failed:
+            self._set_up(False, f"failed: {reason}")
+        else:
+            logger.info("%s: camera finished (%s, %d frames)", self.camera.name, reason, self.frames_delivered)
+            self.on_event(self.camera.name, "down", reason)
+            self.up = False
         self.finished = True
 
     def _publish(self, image: np.ndarray) -> None:

@@ -261,7 +261,7 @@ def test_a_file_played_once_ends_the_run(tiny_bundle, clip, tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 4.0 + 12.0      # the 4 s clip, start-up, held-back frames
-    assert "street: camera down (end of file)" in result.stderr
+    assert "street: camera finished (end of file, " in result.stderr and "camera down" not in result.stderr
     assert video_frames(tmp_path / "annotated.mp4") >= 30
 
 
