@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime as ort
 
-from streamer.providers import GPU_PROVIDERS
+from streamer.inference.providers import GPU_PROVIDERS
 
 
 def session_device(session: ort.InferenceSession) -> str:

@@ -18,7 +18,7 @@ def _observed_shapes(model: onnx.ModelProto, names: list[str]) -> dict[str, list
     at data-dependent sizes (the backbones' reflect padding computes its pads), a run does not."""
     import onnxruntime as ort
 
-    from streamer.providers import session_options
+    from streamer.inference.providers import session_options
 
     model = onnx.ModelProto.FromString(model.SerializeToString())
     del model.graph.output[:]
@@ -72,7 +72,7 @@ def matmul_gflops(provider: str, n: int, repeats: int = 5) -> float:
     import onnxruntime as ort
 
     from benchmarks.device import BoundRun
-    from streamer.providers import PROVIDERS, session_options
+    from streamer.inference.providers import PROVIDERS, session_options
 
     rng = np.random.default_rng(0)
     session = ort.InferenceSession(matmul_model(rng.standard_normal((n, n), np.float32)),

@@ -74,7 +74,7 @@ def tensorflow_timings(model, window: np.ndarray, activations: np.ndarray, repea
     import tensorflow as tf
 
     from models.convrnn import split_convrnn
-    from models.gradcam import explain_head
+    from models.cams.head import explain_head
 
     backbone, head = split_convrnn(model)
     backbone_fn = tf.function(lambda x: backbone(x, training=False))
@@ -99,7 +99,7 @@ def batch_throughput(session, frames: np.ndarray, batches: list[int], repeats: i
 def device_resident_cache(bundle, activations: np.ndarray, repeats: int) -> dict:
     """The head with the window's activations already on the device (I/O binding) against the
     copy a host-side cache pays each window. On the CPU the device is the host: both ~free."""
-    from streamer.bundle import ACTIVATIONS, HEAD_FILE
+    from streamer.inference.bundle import ACTIVATIONS, HEAD_FILE
 
     session = bundle.session(HEAD_FILE)
     device = session_device(session)
@@ -125,8 +125,8 @@ def bench_provider(bundle_dir: Path, logits_path: Path, window: np.ndarray, prov
                    repeats: int, batches: list[int], quick: bool = False) -> dict:
     """Every per-window cost on one execution provider ("cpu", "cuda", "tensorrt", "tensorrt-fp16"),
     side by side."""
-    from streamer.bundle import BACKBONE_FILE, HEAD_THREADS, open_bundle
-    from streamer.providers import create_session
+    from streamer.inference.bundle import BACKBONE_FILE, HEAD_THREADS, open_bundle
+    from streamer.inference.providers import create_session
 
     name, fp16 = provider_entry(provider)
     started = time.perf_counter()
@@ -165,7 +165,7 @@ def bench_provider(bundle_dir: Path, logits_path: Path, window: np.ndarray, prov
 
 def ms_by_threads(path: Path, feeds: dict, threads: list[int], repeats: int) -> dict:
     """Milliseconds per CPU call of one graph at each ORT intra-op thread count."""
-    from streamer.providers import create_session
+    from streamer.inference.providers import create_session
 
     return {str(n): round(timed(lambda s=create_session(path, ("cpu",), threads=n): s.run(None, feeds), repeats)
                           * 1e3, 3) for n in threads}
@@ -178,7 +178,7 @@ def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeat
 
     from models.convrnn import build_convrnn
     from models.export import export_bundle
-    from streamer.providers import choose_providers
+    from streamer.inference.providers import choose_providers
 
     keras.utils.set_random_seed(0)
     model = build_convrnn(name, frames=frames, input_size=(size, size))

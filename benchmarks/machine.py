@@ -8,7 +8,7 @@ import subprocess
 import json
 from pathlib import Path
 
-from streamer.versions import package_versions
+from evaluation.versions import package_versions
 
 PACKAGES = ("onnxruntime-gpu", "numpy", "opencv-python", "tensorflow", "tf2onnx")
 

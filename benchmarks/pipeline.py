@@ -27,8 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.machine import emit, machine_info  # noqa: E402
-from streamer import synth  # noqa: E402
-from streamer.bundle import read_manifest  # noqa: E402
+from evaluation import synth  # noqa: E402
+from streamer.inference.bundle import read_manifest  # noqa: E402
 from streamer.config import parse_config  # noqa: E402
 from streamer.monitor import build_monitor  # noqa: E402
 
@@ -144,13 +144,12 @@ def export_like(bundle: Path, backbone: str, workdir: Path) -> Path:
 
 def head_options(bundle: Path) -> tuple[str, bool]:
     """(pooling, motion) of a bundle's head, read from its Keras model."""
-    from models.convrnn import POOLINGS, split_convrnn
+    from models.convrnn import head_options as read_options
+    from models.convrnn import split_convrnn
     from models.export import load_model
 
-    _, head = split_convrnn(load_model(bundle / "model.keras"))
-    pool = head.get_layer("frame_pool").layer
-    pooling = next(name for name, kind in POOLINGS.items() if isinstance(pool, kind))
-    return pooling, any(layer.name == "frame_motion" for layer in head.layers)
+    options = read_options(split_convrnn(load_model(bundle / "model.keras"))[1])
+    return options["pooling"], options["motion"]
 
 
 # The issue's target: a decision at most this long after the window's newest frame was captured.
@@ -197,7 +196,7 @@ def sources(video: Path, rtsp: bool):
     over RTSP by a local server, started here and killed by the caller."""
     yield "file", str(video), None
     if rtsp:
-        from tests.rtsp import RtspServer, gst_rtsp_available
+        from testbed.rtsp import RtspServer, gst_rtsp_available
 
         if not gst_rtsp_available():
             raise SystemExit("--rtsp needs ffmpeg and GStreamer's RTSP server (Debian gir1.2-gst-rtsp-server-1.0)")

@@ -97,3 +97,16 @@ def split_convrnn(model: keras.Model) -> tuple[keras.Model, keras.Model]:
 def classifier_of(model: keras.Model) -> Classifier:
     """The Classifier layer, which carries class names, the normal class and the sampling fps."""
     return split_convrnn(model)[1].get_layer(CLASSIFIER_NAME)
+
+
+def head_options(head: keras.Model) -> dict:
+    """{"pooling": "avg" | "max", "motion": bool} of a head, read back from the layer names that
+    pooled_frame_features gives: the one place that names them also reads them."""
+    pool = head.get_layer("frame_pool").layer
+    pooling = next(name for name, kind in POOLINGS.items() if isinstance(pool, kind))
+    return {"pooling": pooling, "motion": any(layer.name == "frame_motion" for layer in head.layers)}
+
+
+def default_cam(head: keras.Model) -> str:
+    """The CAM that shows what this head reads: Grad-CAM unless frames are max-pooled."""
+    return "hirescam" if head_options(head)["pooling"] == "max" else "gradcam"

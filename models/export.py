@@ -16,10 +16,11 @@ import tf2onnx
 
 from models import onnx_grad_ops  # noqa: F401  (registers the gradient-op handlers)
 from models.convrnn import classifier_of, split_convrnn
-from models.gradcam import default_cam, explain_head
+from models.cams.head import explain_head
+from models.convrnn import default_cam
 from models.onnx_fusion import concat_placed_blocks
-from streamer import bundle as fmt
-from streamer.versions import package_versions
+from streamer.inference import bundle as fmt
+from evaluation.versions import package_versions
 
 logger = logging.getLogger(__name__)
 

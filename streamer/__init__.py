@@ -1,6 +1,2 @@
-"""Vigil's runtime: capture, cached convRNN inference on ONNX Runtime, Grad-CAM overlay, alerts.
-
-Imports no TensorFlow, ever: training and export live in the `models` package.
-"""
-
-__version__ = "0.1.0"
+"""The live pipeline (`vigil run`): capture, cached convRNN inference on ONNX Runtime, the explained
+picture, alerts, metrics, and the wiring. Imports no TensorFlow, ever."""

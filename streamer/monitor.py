@@ -12,17 +12,20 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import start_http_server
 
-from streamer import overlay, systemd
-from streamer.alerts import RECORDING_SUFFIX, AlertLog, AlertPolicy, AlertRecorder, build_alert
-from streamer.bundle import Bundle, open_bundle
-from streamer.capture import CaptureThread
-from streamer.compositor import Compositor
+from streamer import systemd
+from streamer.display import drawing, window as screen
+from streamer.alerts.log import AlertLog, AlertRecorder, RECORDING_SUFFIX
+from streamer.alerts.policy import AlertPolicy
+from streamer.alerts.record import build_alert
+from streamer.inference.bundle import Bundle, open_bundle
+from streamer.capture.camera import CaptureThread
+from streamer.display.compositor import Compositor
 from streamer.config import Config, ConfigError
 from streamer.metrics import Metrics, build_metrics, zero_known_series
 from streamer.preflight import check_startable
-from streamer.ring import FrameRing
+from streamer.capture.ring import FrameRing
 from streamer.types import Analysis
-from streamer.worker import InferenceWorker
+from streamer.inference.worker import InferenceWorker
 
 logger = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 0.5
@@ -160,7 +163,7 @@ def build_monitor(config: Config, stop: threading.Event, output_video: Path | No
     delay = config.inference.stride / m.sample_fps + 0.4
     monitor.compositor = Compositor(display_rings, m.classes, config.overlay, stop, delay,
                                     pre_roll_s=config.alerts.pre_roll_s, writer_path=output_video,
-                                    on_late=monitor.on_display_late, cam_name=m.cam_label,
+                                    on_late=monitor.on_display_late, map_name=m.cam_label,
                                     canvas_size=canvas_size, on_clip=recorder.clip_finished,
                                     camera_status=monitor.camera_status)
     monitor.worker = InferenceWorker(bundle, analysis_rings, stop, config.inference.stride,
@@ -189,18 +192,18 @@ def run(config: Config, seconds: float | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     mode = config.overlay.display
-    windowed = mode == "window" or (mode == "auto" and overlay.display_usable())
+    windowed = mode == "window" or (mode == "auto" and screen.display_usable())
     if mode == "window" and not windowed:
-        logger.error("overlay.display is 'window' but no display is usable: running headless")
+        logger.error("drawing.display is 'window' but no display is usable: running headless")
     # The annotated video is the headless view: a window is what a guard watches instead.
     output = config.resolve(config.overlay.output_video) if config.overlay.output_video and not windowed else None
     several = sum(c.enabled for c in config.cameras) > 1
-    monitor = build_monitor(config, stop, output, canvas_size=overlay.window_canvas() if windowed and several else None)
+    monitor = build_monitor(config, stop, output, canvas_size=screen.window_canvas() if windowed and several else None)
     window = None
     try:
         start_metrics(config, monitor.metrics)
         if windowed:
-            window = overlay.Window("Vigil - " + ", ".join(c.camera.name for c in monitor.captures),
+            window = screen.Window("Vigil - " + ", ".join(c.camera.name for c in monitor.captures),
                                     fullscreen=config.overlay.fullscreen)
         monitor.start()
         systemd.notify("READY=1")
@@ -218,7 +221,7 @@ def run(config: Config, seconds: float | None = None) -> int:
     return 0
 
 
-def _main_loop(monitor: Monitor, window: overlay.Window | None, ends: float | None) -> None:
+def _main_loop(monitor: Monitor, window: screen.Window | None, ends: float | None) -> None:
     shown, last_health = -1, 0.0
     while not monitor.stop.is_set():
         now = time.monotonic()
@@ -242,7 +245,7 @@ def _main_loop(monitor: Monitor, window: overlay.Window | None, ends: float | No
             break
 
 
-def _on_key(monitor: Monitor, window: overlay.Window, key: str | None) -> str | None:
+def _on_key(monitor: Monitor, window: screen.Window, key: str | None) -> str | None:
     compositor = monitor.compositor
     if key in ("heatmap", "contours"):
         on = compositor.toggle(key)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from streamer.bundle import BundleError, read_manifest, verify_checksums
+from streamer.inference.bundle import BundleError, read_manifest, verify_checksums
 from streamer.config import Config, ConfigError
 from streamer.redact import redact_url
-from streamer.sources import SourceError, source_kind
+from streamer.capture.sources import SourceError, source_kind
 
 # Characters that end the user-info part of a URL when they appear unencoded in a password.
 RESERVED_IN_USERINFO = "@#?/[] "

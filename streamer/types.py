@@ -26,7 +26,7 @@ class Analysis:
     seqs: tuple[int, ...]       # sequence numbers of the window's frames, oldest first
     stamps: tuple[float, ...]   # their capture times
     probs: np.ndarray           # [C]
-    cams: np.ndarray            # [T, h, w], one per frame, for the explained class
+    maps: np.ndarray            # [T, h, w], one per frame, for the explained class
     explained: int              # class the CAMs explain
     decided_at: float           # monotonic time the decision was ready
     walls: tuple[float, ...] = ()           # wall-clock capture times of the frames
@@ -43,7 +43,7 @@ class Analysis:
         return (0, 0) if self.image is None else self.image.shape[:2]
 
     @property
-    def cam_scale(self) -> float:
+    def map_scale(self) -> float:
         """One strength for the whole window, so colours compare across its frames, scaled by the
         explained class's probability, so a weak decision draws faint maps."""
-        return float(self.cams.max()) / max(float(self.probs[self.explained]), 1e-6)
+        return float(self.maps.max()) / max(float(self.probs[self.explained]), 1e-6)

@@ -12,7 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from streamer.alerts import LOG_NAME, AlertLog, AlertPolicy
+from streamer.alerts.log import AlertLog, LOG_NAME
+
+from streamer.alerts.policy import AlertPolicy
 from streamer.config import AlertsConfig, ConfigError
 from tests.conftest import REPO
 
@@ -75,7 +77,7 @@ def test_log_rotates_by_size_and_keeps_backups(tmp_path):
 
 WRITER = """
 import sys, itertools
-from streamer.alerts import AlertLog
+from streamer.alerts.log import AlertLog
 log = AlertLog(sys.argv[1], max_bytes=10**9, backups=1)
 print("ready", flush=True)
 for i in itertools.count():
@@ -104,16 +106,18 @@ def analysis_of(camera: str = "gate") -> "Analysis":
 
     from streamer.types import Analysis
 
-    cams = np.zeros((3, 4, 4), np.float32)
-    cams[-1, 1, 2] = 1.0
-    return Analysis(camera, (7, 8, 9), (1.0, 1.2, 1.4), np.array([0.1, 0.8, 0.1], np.float32), cams, 1, 1.5,
+    maps = np.zeros((3, 4, 4), np.float32)
+    maps[-1, 1, 2] = 1.0
+    return Analysis(camera, (7, 8, 9), (1.0, 1.2, 1.4), np.array([0.1, 0.8, 0.1], np.float32), maps, 1, 1.5,
                     (1_700_000_000.0, 1_700_000_000.2, 1_700_000_000.4), np.full((48, 64, 3), 90, np.uint8))
 
 
 def test_the_snapshot_is_on_disk_before_its_line_and_a_full_disk_still_logs_the_alert(tmp_path):
     import cv2
 
-    from streamer.alerts import AlertRecorder, build_alert
+    from streamer.alerts.log import AlertRecorder
+
+    from streamer.alerts.record import build_alert
     from streamer.config import OverlayConfig
 
     classes = ("normal", "fight", "shooting")

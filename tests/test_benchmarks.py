@@ -105,7 +105,7 @@ def test_plot_refuses_what_is_not_a_benchmark_report(tmp_path):
 
 @pytest.mark.rtsp
 def test_pipeline_benchmark_runs_over_rtsp(tiny_bundle):
-    from tests.rtsp import gst_rtsp_available
+    from testbed.rtsp import gst_rtsp_available
 
     if not gst_rtsp_available():
         pytest.skip("needs ffmpeg and GStreamer's RTSP server (Debian gir1.2-gst-rtsp-server-1.0, python3-gi)")
@@ -118,7 +118,7 @@ def test_gpu_script_runs_end_to_end_and_skips_missing_providers(tmp_path):
     """The GPU script's plumbing, on whatever this machine has (--quick): a script that only ever
     runs on a borrowed GPU must not fail there on a typo."""
     pytest.importorskip("tensorflow")
-    from streamer.providers import nvidia_driver_present
+    from streamer.inference.providers import nvidia_driver_present
 
     env = {**os.environ, "PYTHON": sys.executable}
     result = subprocess.run(["bash", "benchmarks/gpu.sh", str(tmp_path), "--quick"], cwd=REPO, env=env,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamer.bundle import BundleError, open_bundle, sha256_file
+from streamer.inference.bundle import BundleError, open_bundle, sha256_file
 from tests.conftest import make_frames
 
 
@@ -144,7 +144,7 @@ def test_gpu_providers_fall_back_to_cpu_and_say_so(tiny_bundle, caplog, monkeypa
     without a driver, the driver probe is told yes so that onnxruntime really tries.)"""
     import onnxruntime as ort
 
-    from streamer import providers
+    from streamer.inference import providers
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         pytest.skip("this onnxruntime build has no CUDA provider to fall back from")
@@ -177,7 +177,7 @@ def test_gpu_provider_really_used(tiny_bundle):
     (("cuda",), ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CUDAExecutionProvider"]),
 ])
 def test_providers_in_preference_order_among_allowed_and_available(allowed, available, expected):
-    from streamer.providers import choose_providers
+    from streamer.inference.providers import choose_providers
 
     assert choose_providers(allowed, available) == expected
 
@@ -187,7 +187,7 @@ def test_providers_in_preference_order_among_allowed_and_available(allowed, avai
     (("cuda",), ["CPUExecutionProvider"], r"providers: none of \['cuda'\] is available"),
 ])
 def test_provider_errors(allowed, available, message):
-    from streamer.providers import choose_providers
+    from streamer.inference.providers import choose_providers
 
     with pytest.raises(ValueError, match=message):
         choose_providers(allowed, available)
@@ -195,7 +195,7 @@ def test_provider_errors(allowed, available, message):
 
 def test_no_gpu_provider_is_asked_for_without_an_nvidia_driver(tiny_bundle, capfd):
     """Else onnxruntime-gpu prints screens of library-load errors on every CPU machine."""
-    from streamer.providers import choose_providers, nvidia_driver_present
+    from streamer.inference.providers import choose_providers, nvidia_driver_present
 
     if nvidia_driver_present():
         pytest.skip("this machine has an NVIDIA driver")
@@ -217,7 +217,7 @@ def test_no_gpu_provider_is_asked_for_without_an_nvidia_driver(tiny_bundle, capf
       "trt_timing_cache_enable": "True", "trt_timing_cache_path": "/c"}),
 ])
 def test_tensorrt_options_carry_the_engine_cache_and_fp16(name, cache, fp16, expected):
-    from streamer.providers import provider_options
+    from streamer.inference.providers import provider_options
 
     assert provider_options(name, cache, fp16) == expected
 
@@ -246,7 +246,7 @@ def test_tensorrt_fp16_engine_agrees_with_the_cpu(tiny_bundle, tmp_path, monkeyp
 
 
 def test_the_head_runs_on_one_thread_and_the_backbone_on_what_the_config_says(tiny_bundle):
-    from streamer.bundle import BACKBONE_FILE, HEAD_FILE
+    from streamer.inference.bundle import BACKBONE_FILE, HEAD_FILE
 
     bundle = open_bundle(tiny_bundle, providers=("cpu",), threads=2)
     assert bundle.session(BACKBONE_FILE).get_session_options().intra_op_num_threads == 2

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamer import cam
-from streamer.evaluate import Pointing
-from streamer.scores import classification_report
+from evaluation import fidelity
+from streamer.display import maps
+from evaluation.evaluate import Pointing
+from evaluation.scores import classification_report
 
 SIZE = (100, 200)  # H, W
 
@@ -46,14 +47,14 @@ def test_energy_in_box():
     m = np.zeros(SIZE, np.float32)
     m[10:20, 10:20] = 1.0                        # 100 units
     m[80, 150] = 300.0
-    assert cam.energy_in_boxes(m, [(10, 10, 19, 19)]) == pytest.approx(0.25)
-    assert cam.energy_in_boxes(np.zeros(SIZE), [(0, 0, 5, 5)]) == 0.0
+    assert fidelity.energy_in_boxes(m, [(10, 10, 19, 19)]) == pytest.approx(0.25)
+    assert fidelity.energy_in_boxes(np.zeros(SIZE), [(0, 0, 5, 5)]) == 0.0
 
 
 def test_upsample_keeps_the_peak_cell():
     small = np.zeros((4, 8), np.float32)
     small[1, 6] = 1.0
-    x, y = cam.peak(cam.upsample(small, SIZE))
+    x, y = fidelity.peak(maps.upsample(small, SIZE))
     assert 6 * 25 <= x < 7 * 25 and 25 <= y < 50  # inside the cell the peak came from
 
 

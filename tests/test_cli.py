@@ -15,7 +15,7 @@ from tests.conftest import FOOTAGE, REPO
 
 
 def vigil(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "streamer", *args], cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "vigil", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -107,7 +107,7 @@ def every_option():
     """(command, option) for every option of every subcommand, from the parser itself."""
     import argparse
 
-    from streamer.cli import build_parser
+    from vigil.cli import build_parser
 
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -130,7 +130,7 @@ def test_every_option_says_what_it_takes_and_its_default(command, parser, action
 NO_TENSORFLOW = """
 import sys
 sys.modules["tensorflow"] = sys.modules["tf2onnx"] = None    # what a runtime-only install has: neither
-from streamer.cli import main
+from vigil.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 

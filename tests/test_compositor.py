@@ -8,9 +8,9 @@ import threading
 import cv2
 import numpy as np
 
-from streamer.compositor import MAX_DISPLAY_LAG_S, Compositor
+from streamer.display.compositor import MAX_DISPLAY_LAG_S, Compositor
 from streamer.config import OverlayConfig
-from streamer.ring import FrameRing
+from streamer.capture.ring import FrameRing
 from streamer.types import Frame
 
 

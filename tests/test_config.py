@@ -87,13 +87,21 @@ def test_load_config_names_the_file(tmp_path, text, message):
 
 
 def run_vigil(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "streamer", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "vigil", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=60)
 
 
 def test_check_config_command_exit_codes(tmp_path):
-    ok = run_vigil("check-config", str(REPO / "config.toml"))
+    # The shipped config, where its demo video exists (`make run` makes it; only existence is checked).
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "demo.mp4").write_bytes(b"")
+    shipped = (REPO / "config.toml").read_text().replace('bundle = "models/demo"', f'bundle = "{REPO / "models" / "demo"}"')
+    (tmp_path / "config.toml").write_text(shipped)
+    ok = run_vigil("check-config", str(tmp_path / "config.toml"))
     assert ok.returncode == 0, ok.stderr
+    (tmp_path / "build" / "demo.mp4").unlink()
+    before_make_run = run_vigil("check-config", str(tmp_path / "config.toml"))
+    assert before_make_run.returncode == 1 and "cameras[0].source: expected an existing video file" in before_make_run.stderr
     (tmp_path / "bad.toml").write_text("[metrics]\nport = 0\n")
     bad = run_vigil("check-config", str(tmp_path / "bad.toml"))
     assert bad.returncode == 1

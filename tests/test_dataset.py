@@ -8,10 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from streamer import synth
-from streamer.dataset import (DatasetError, clip_windows, index_dataset, iter_window_frames, read_frames,
+from evaluation import synth
+from evaluation.dataset import (DatasetError, clip_windows, index_dataset, iter_window_frames, read_frames,
                               split_by_file)
-from streamer.frames import sample_indices
+from streamer.inference.frames import sample_indices
 
 SPEC = synth.ClipSpec(width=64, height=48, fps=10.0, seconds=2.0)
 
@@ -82,7 +82,7 @@ def test_split_is_by_file_stratified_and_seeded(tiny_set):
 
 def test_windows_from_tf_data_have_model_shapes(tiny_set):
     pytest.importorskip("tensorflow")
-    from models.data import WindowSpec, make_dataset
+    from models.training.data import WindowSpec, make_dataset
 
     clips = list(index_dataset(tiny_set).clips)
     spec = WindowSpec(frames=3, size=(32, 32), sample_fps=5.0, hop_seconds=0.5)
@@ -158,7 +158,7 @@ def test_bad_sidecar_skips_that_clip(tiny_set, tmp_path):
 
 def test_clip_shorter_than_a_window_is_skipped_by_train(tiny_set, tmp_path):
     pytest.importorskip("tensorflow")
-    from models.train import TrainConfig, usable_dataset
+    from models.training.train import TrainConfig, usable_dataset
 
     root = copy_set(tiny_set, tmp_path)
     short_clip(root)
@@ -168,7 +168,7 @@ def test_clip_shorter_than_a_window_is_skipped_by_train(tiny_set, tmp_path):
 
 
 def test_a_clip_counts_what_decodes_not_what_its_header_claims(tmp_path):
-    from streamer.dataset import clip_windows, iter_window_frames, open_clip
+    from evaluation.dataset import clip_windows, iter_window_frames, open_clip
     from tests.test_explain import write_lying_avi
 
     decoded = write_lying_avi(tmp_path / "lying.avi")

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from streamer import synth
-from streamer.bundle import open_bundle
+from evaluation import synth
+from streamer.inference.bundle import open_bundle
 from streamer.config import parse_config
 from streamer.monitor import build_monitor
 from tests.conftest import REPO
@@ -93,7 +93,7 @@ def test_the_readme_demo_video_shows_both_events(tmp_path):
     minutes do not (window by window, the monitor's backbone-once-per-frame path)."""
     import numpy as np
 
-    from streamer.dataset import Clip, clip_windows, iter_window_frames, open_clip
+    from evaluation.dataset import Clip, clip_windows, iter_window_frames, open_clip
 
     sidecar = synth.make_demo(tmp_path / "demo.mp4")
     bundle = open_bundle(DEMO, providers=("cpu",))

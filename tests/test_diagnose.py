@@ -17,10 +17,10 @@ from urllib.parse import quote
 
 import pytest
 
-from streamer import synth
-from streamer.diagnose import diagnose, parse_endpoint
+from evaluation import synth
+from streamer.capture.diagnose import diagnose, parse_endpoint
 from tests.conftest import REPO
-from tests.rtsp import RtspServer, free_port, gst_rtsp_available
+from testbed.rtsp import RtspServer, free_port, gst_rtsp_available
 from tests.test_monitor import config_dict, run_vigil, scrape, to_toml, wait_until
 
 PASSWORD = "p@ss#1/x?"          # every character that breaks an unencoded URL

@@ -13,12 +13,13 @@ pytest.importorskip("tensorflow")
 
 import keras  # noqa: E402
 
-from models.attribution import CAM_METHODS, GradCam, frame_importance, temporal_smooth  # noqa: E402
-from models.explain import METHODS, PIXEL_METHODS, Explainer, compute_maps  # noqa: E402
+from explain.methods import CAM_METHODS, GradCam  # noqa: E402
+from explain.methods.video import frame_importance, temporal_smooth  # noqa: E402
+from explain.windows import METHODS, PIXEL_METHODS, Explainer, compute_maps  # noqa: E402
 from models.layers import Classifier, FramePreprocess  # noqa: E402
-from streamer import synth  # noqa: E402
-from streamer.bundle import open_bundle  # noqa: E402
-from streamer.cli import main  # noqa: E402
+from evaluation import synth  # noqa: E402
+from streamer.inference.bundle import open_bundle  # noqa: E402
+from vigil.cli import main  # noqa: E402
 from tests.conftest import make_frames  # noqa: E402
 
 

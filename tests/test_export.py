@@ -12,7 +12,7 @@ keras = pytest.importorskip("keras")
 
 from models.convrnn import HEAD_NAME, TIME_DISTRIBUTED_NAME  # noqa: E402
 from models.export import VERIFY_TOLERANCE, cam_scale, export_bundle, relative_error  # noqa: E402
-from streamer.bundle import open_bundle  # noqa: E402
+from streamer.inference.bundle import open_bundle  # noqa: E402
 from tests.conftest import make_frames, tiny_model  # noqa: E402
 
 

@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 import pytest
 
-from streamer import synth
+from evaluation import synth
 from streamer.config import parse_config
 from streamer.monitor import build_monitor
 from tests.conftest import REPO
-from tests.rtsp import free_port
+from testbed.rtsp import free_port
 
 SECRET = "hunter2"
 
@@ -123,7 +123,7 @@ def wait_until(condition, timeout: float, interval: float = 0.1) -> None:
 def run_vigil(config: dict, tmp_path: Path, env: dict | None = None) -> subprocess.Popen:
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
-    return subprocess.Popen([sys.executable, "-m", "streamer", "run", "--config", str(path)], cwd=REPO,
+    return subprocess.Popen([sys.executable, "-m", "vigil", "run", "--config", str(path)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})})
 
@@ -231,7 +231,7 @@ def test_auto_display_without_a_display_runs_headless(tiny_bundle, clip, tmp_pat
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
-    result = subprocess.run([sys.executable, "-m", "streamer", "run", "--config", str(path), "--seconds", "3"],
+    result = subprocess.run([sys.executable, "-m", "vigil", "run", "--config", str(path), "--seconds", "3"],
                             cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     assert "(headless)" in result.stderr
@@ -257,7 +257,7 @@ def test_a_file_played_once_ends_the_run(tiny_bundle, clip, tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "streamer", "run", "--config", str(path)], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "vigil", "run", "--config", str(path)], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 4.0 + 12.0      # the 4 s clip, start-up, held-back frames
@@ -271,7 +271,7 @@ def test_a_file_that_cannot_be_read_fails_once_and_ends_the_run(tiny_bundle, tmp
     config = config_dict(tiny_bundle, [{"name": "yard", "source": str(broken)}], tmp_path)
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
-    result = subprocess.run([sys.executable, "-m", "streamer", "run", "--config", str(path)], cwd=REPO,
+    result = subprocess.run([sys.executable, "-m", "vigil", "run", "--config", str(path)], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("yard: camera down (failed:") == 1, result.stderr

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamer import overlay
-from streamer.capture import as_bgr
-from streamer.frames import to_model_input
+from streamer.display import drawing
+from streamer.capture.camera import as_bgr
+from streamer.inference.frames import to_model_input
 
 
 def hot_spot_cam() -> np.ndarray:
@@ -18,10 +18,10 @@ def hot_spot_cam() -> np.ndarray:
 
 def test_heatmap_and_contours_are_drawn_where_the_cam_is():
     image = np.full((360, 640, 3), 100, np.uint8)
-    unit = overlay.unit_cam(hot_spot_cam(), scale=2.0, size=(360, 640))
+    unit = drawing.unit_cam(hot_spot_cam(), scale=2.0, size=(360, 640))
     assert unit.max() == pytest.approx(1.0, abs=0.02)   # bilinear upsampling shaves the peak a little
-    overlay.draw_heatmap(image, unit, alpha=0.5)
-    overlay.draw_contours(image, unit, (0.3, 0.5, 0.7, 0.9))
+    drawing.draw_heatmap(image, unit, alpha=0.5)
+    drawing.draw_contours(image, unit, (0.3, 0.5, 0.7, 0.9))
     changed = np.abs(image.astype(int) - 100).max(axis=2) > 20
     ys, xs = np.nonzero(changed)
     assert changed.sum() > 500
@@ -30,15 +30,15 @@ def test_heatmap_and_contours_are_drawn_where_the_cam_is():
 
 def test_a_weak_decision_draws_faintly():
     strong, weak = (np.full((360, 640, 3), 100, np.uint8) for _ in range(2))
-    overlay.draw_contours(strong, overlay.unit_cam(hot_spot_cam(), 2.0, (360, 640)), (0.3, 0.5, 0.7, 0.9))
-    overlay.draw_contours(weak, overlay.unit_cam(hot_spot_cam(), 2.0 / 0.4, (360, 640)), (0.3, 0.5, 0.7, 0.9))
+    drawing.draw_contours(strong, drawing.unit_cam(hot_spot_cam(), 2.0, (360, 640)), (0.3, 0.5, 0.7, 0.9))
+    drawing.draw_contours(weak, drawing.unit_cam(hot_spot_cam(), 2.0 / 0.4, (360, 640)), (0.3, 0.5, 0.7, 0.9))
     red = lambda im: ((im[..., 2] > 200) & (im[..., 0] < 80)).sum()  # noqa: E731  (JET's top levels)
     assert red(strong) > 0 and red(weak) == 0
 
 
 @pytest.mark.parametrize("level,dominant", [(0.1, 0), (0.5, 1), (0.95, 2)])  # blue, green, red (BGR)
 def test_level_colours_follow_the_heatmap_scale(level, dominant):
-    colour = overlay.level_colour(level)
+    colour = drawing.level_colour(level)
     assert int(np.argmax(colour)) == dominant
 
 
@@ -49,14 +49,14 @@ def test_level_colours_follow_the_heatmap_scale(level, dominant):
     (5, [(0, 0, 533, 450), (533, 0, 533, 450), (1066, 0, 533, 450), (0, 450, 533, 450), (533, 450, 533, 450)]),
 ])
 def test_grid_layout_has_one_tile_per_camera_on_a_fixed_canvas(count, tiles):
-    layout = overlay.Layout.grid(count, 1600, 900)
+    layout = drawing.Layout.grid(count, 1600, 900)
     assert list(layout.tiles) == tiles
     assert layout.width <= 1600 and layout.height <= 900
 
 
 def test_letterbox_keeps_the_aspect_on_black():
     frame = np.full((480, 640, 3), 200, np.uint8)                # 4:3 into a 16:9 tile
-    tile = overlay.letterbox(frame, 800, 450)
+    tile = drawing.letterbox(frame, 800, 450)
     assert tile.shape == (450, 800, 3)
     columns = np.nonzero(tile[225, :, 0] > 100)[0]
     assert columns.min() == 100 and columns.max() == 699        # 600 px wide picture, centred

@@ -14,7 +14,7 @@ import pytest
 
 from streamer.preflight import unencoded_in_userinfo
 from tests.conftest import REPO
-from tests.rtsp import free_port
+from testbed.rtsp import free_port
 from tests.test_monitor import config_dict, to_toml
 
 SECRET = "s3cr@t#1"
@@ -23,7 +23,7 @@ SECRET = "s3cr@t#1"
 def vigil(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "streamer", *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "vigil", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=60, env={**os.environ, **(env or {})})
 
 

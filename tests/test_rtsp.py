@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from streamer import synth
+from evaluation import synth
 from streamer.config import parse_config
 from streamer.monitor import build_monitor
-from tests.rtsp import RtspServer, gst_rtsp_available
+from testbed.rtsp import RtspServer, gst_rtsp_available
 from tests.test_monitor import config_dict
 
 pytestmark = pytest.mark.rtsp

@@ -7,15 +7,16 @@ from tests.conftest import REPO
 
 PROBE = """
 import importlib, pkgutil, sys
-import streamer
-for module in pkgutil.walk_packages(streamer.__path__, "streamer."):
-    if module.name != "streamer.__main__":
-        importlib.import_module(module.name)
-from streamer.cli import main
+import evaluation, streamer, vigil
+for package in (streamer, evaluation, vigil):        # the runtime install: no TensorFlow in any of these
+    for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if module.name != "vigil.__main__":
+            importlib.import_module(module.name)
+from vigil.cli import main
 main(["check-config", "config.toml"])
 if len(sys.argv) > 1:
     main(["inspect", sys.argv[1]])
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "models"))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras", "tf2onnx", "models", "explain"))
 print("HEAVY", heavy)
 """
 

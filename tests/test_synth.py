@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from streamer import synth
-from streamer.dataset import read_frames
+from evaluation import synth
+from evaluation.dataset import read_frames
 
 SMALL = synth.ClipSpec(width=96, height=72, fps=5.0, seconds=2.0)
 

@@ -109,7 +109,7 @@ def test_the_service_config_passes_where_the_readme_installs_it(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(text.replace("/opt/vigil", str(REPO)).replace("/var/lib/vigil", str(state)))
     env = {**os.environ, "VIGIL_DOOR_PASSWORD": "p@ss#1"}
-    checked = subprocess.run([sys.executable, "-m", "streamer", "check-config", str(path)], cwd=tmp_path,
+    checked = subprocess.run([sys.executable, "-m", "vigil", "check-config", str(path)], cwd=tmp_path,
                              capture_output=True, text=True, timeout=60, env=env)
     assert checked.returncode == 0, checked.stderr
     os.environ["VIGIL_DOOR_PASSWORD"] = "p@ss#1"

@@ -13,9 +13,9 @@ pytest.importorskip("tensorflow")
 
 import keras  # noqa: E402
 
-from models.train import TrainConfig, class_weights, train  # noqa: E402
-from streamer import synth  # noqa: E402
-from streamer.bundle import open_bundle  # noqa: E402
+from models.training.train import TrainConfig, class_weights, train  # noqa: E402
+from evaluation import synth  # noqa: E402
+from streamer.inference.bundle import open_bundle  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def test_train_command_refuses_one_class(tmp_path, tiny_data):
     root = shutil.copytree(tiny_data, tmp_path / "data")
     shutil.rmtree(root / "fight")
     shutil.rmtree(root / "shooting")
-    result = subprocess.run([sys.executable, "-m", "streamer", "train", "--data", str(root), "--out", str(tmp_path / "r")],
+    result = subprocess.run([sys.executable, "-m", "vigil", "train", "--data", str(root), "--out", str(tmp_path / "r")],
                             cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "one class only (['normal']): a classifier needs two or more" in result.stderr
@@ -86,7 +86,7 @@ def test_train_command_refuses_one_class(tmp_path, tiny_data):
 def test_evaluate_command_prints_table_and_json(tiny_data, tmp_path):
     run = tmp_path / "run"
     train(tiny_config(tiny_data, run, epochs=1))
-    result = subprocess.run([sys.executable, "-m", "streamer", "evaluate", str(run / "bundle"), "--data", str(tiny_data),
+    result = subprocess.run([sys.executable, "-m", "vigil", "evaluate", str(run / "bundle"), "--data", str(tiny_data),
                              "--hop", "0.4", "--json", str(tmp_path / "e.json"), "--providers", "cpu"],
                             cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

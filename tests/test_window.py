@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamer import synth
+from evaluation import synth
 from tests.test_demo_model import DEMO
 from tests.test_monitor import assert_named_evidence_exists, config_dict, read_log, run_vigil, wait_until
 

@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from streamer.bundle import open_bundle
-from streamer.ring import FrameRing
+from streamer.inference.bundle import open_bundle
+from streamer.capture.ring import FrameRing
 from streamer.types import Frame
-from streamer.worker import InferenceWorker, Sampler
+from streamer.inference.worker import InferenceWorker, Sampler
 from tests.conftest import make_frames
 
 
@@ -61,7 +61,7 @@ def test_each_frame_through_the_backbone_once_and_cams_equal_the_full_graph(tiny
             worker.step()
     assert bundle.backbone_frames == 9                      # not 7 windows x 3 frames
     assert len(analyses) == 9 - t + 1
-    from streamer.frames import to_model_input
+    from streamer.inference.frames import to_model_input
 
     for a in analyses:
         window = np.stack([to_model_input(images[s], (32, 32)) for s in a.seqs])
@@ -71,7 +71,7 @@ def test_each_frame_through_the_backbone_once_and_cams_equal_the_full_graph(tiny
         assert a.explained == likeliest_anomaly             # even when normal wins
         full = bundle.inner.full(window, target=likeliest_anomaly)
         np.testing.assert_allclose(a.probs, probs, atol=1e-5)
-        np.testing.assert_allclose(a.cams, full.cam, atol=1e-4 * max(1.0, float(np.abs(full.cam).max())))
+        np.testing.assert_allclose(a.maps, full.cam, atol=1e-4 * max(1.0, float(np.abs(full.cam).max())))
         assert np.array_equal(a.image, images[a.seqs[-1]])  # the newest frame rides along: the snapshot
 
 

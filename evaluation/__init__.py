@@ -1,0 +1,1 @@
+"""Data and evaluation: synthetic scenes, class-per-folder data sets, scores, explanation fidelity."""

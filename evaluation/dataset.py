@@ -1,0 +1,217 @@
+"""Class-per-folder video data sets (DIR/<class>/<clip>.mp4, optional .json ground truth): index,
+windows, split. Free of TensorFlow: the trainer streams from it, the evaluator runs on it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamer.inference.frames import sample_indices, to_model_input
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg"}
+Box = tuple[int, int, int, int]
+
+
+class DatasetError(Exception):
+    """A data set that cannot train or evaluate a model; the message names the folder or file."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    path: Path
+    label: int
+    fps: float
+    frames: int
+    width: int
+    height: int
+    event: tuple[int, int] | None = None   # anomaly frame range [start, end), from the sidecar
+    boxes: dict[int, list[Box]] | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    classes: tuple[str, ...]
+    clips: tuple[Clip, ...]
+    skipped: tuple[str, ...] = ()          # one line per file left out, saying why
+
+
+def probe_video(path: Path) -> tuple[float, int, int, int]:
+    """(fps, frame count, width, height) of a readable video, else DatasetError naming it.
+
+    The count is what decodes, not what the header says: some real AVI files claim hundreds of
+    frames more than they hold, and every window planned from such a count fails at its end."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise DatasetError(f"{path}: cannot open video")
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        claimed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        count = 0
+        while capture.grab():     # decodes each frame: the only count that holds
+            count += 1
+    finally:
+        capture.release()
+    if count <= 0 or not fps or fps <= 0:
+        raise DatasetError(f"{path}: unreadable video (no frames or no frame rate)")
+    if claimed > 0 and claimed != count:
+        logger.warning("%s: the header says %d frames, %d decode: using %d", path, claimed, count, count)
+    return float(fps), count, width, height
+
+
+def read_sidecar(path: Path) -> tuple[tuple[int, int] | None, dict[int, list[Box]] | None]:
+    """The ground truth next to a clip (same stem, .json): event frame range and boxes per frame."""
+    side = path.with_suffix(".json")
+    if not side.is_file():
+        return None, None
+    try:
+        data = json.loads(side.read_text())
+        event = data.get("event")
+        span = (int(event["start"]), int(event["end"])) if event else None
+        boxes = {int(k): [tuple(int(v) for v in b) for b in bs] for k, bs in data.get("boxes", {}).items()}
+    except (ValueError, KeyError, TypeError) as err:
+        raise DatasetError(f"{side}: bad ground-truth sidecar ({err})") from None
+    return span, boxes
+
+
+def open_clip(path: str | Path, label: int = -1) -> Clip:
+    """One video (with its ground truth when a sidecar exists), outside any data set."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such video file")
+    fps, count, width, height = probe_video(path)
+    event, boxes = read_sidecar(path)
+    return Clip(path, label, fps, count, width, height, event, boxes)
+
+
+def order_classes(names: list[str], normal_class: str) -> tuple[str, ...]:
+    """Normal first, then the rest alphabetically: a stable class order across runs and machines."""
+    if normal_class not in names:
+        raise DatasetError(f"classes: expected a '{normal_class}' folder among {names}")
+    return (normal_class, *sorted(n for n in names if n != normal_class))
+
+
+def index_dataset(root: str | Path, normal_class: str = "normal", min_frames: int = 1,
+                  classes: tuple[str, ...] | None = None) -> Dataset:
+    """Every readable clip of DIR/<class>/; unreadable or too short clips are skipped and listed.
+
+    classes: the expected order (a model's); default: the folders, normal first.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: no such data folder")
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    names = [p.name for p in folders]
+    if classes is None:
+        classes = order_classes(names, normal_class)
+    else:
+        missing = [c for c in classes if c not in names]
+        if missing:
+            raise DatasetError(f"{root}: no folder for class(es) {missing}")
+    if len(classes) < 2:
+        raise DatasetError(f"{root}: one class only ({list(classes)}): a classifier needs two or more")
+    clips, skipped = [], []
+    for label, name in enumerate(classes):
+        videos = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        if not videos:
+            raise DatasetError(f"{root / name}: empty class folder (no video files)")
+        for path in videos:
+            try:
+                fps, count, width, height = probe_video(path)
+                event, boxes = read_sidecar(path)
+            except DatasetError as err:
+                skipped.append(f"{err}: skipped")
+                continue
+            if count < min_frames:
+                skipped.append(f"{path}: {count} frames, shorter than a window ({min_frames}): skipped")
+                continue
+            clips.append(Clip(path, label, fps, count, width, height, event, boxes))
+        if not any(c.label == label for c in clips):
+            raise DatasetError(f"{root / name}: no usable clip ({len(videos)} skipped)")
+    for line in skipped:
+        logger.warning("%s", line)
+    return Dataset(tuple(classes), tuple(clips), tuple(skipped))
+
+
+def clip_windows(clip: Clip, frames: int, sample_fps: float, hop_seconds: float) -> list[list[int]]:
+    """Frame numbers of every window of a clip, one window every hop_seconds.
+
+    A clip with an event range only gives windows inside it: a window is labelled with the clip's
+    class, so it must show the event throughout.
+    """
+    lo, hi = clip.event if clip.event else (0, clip.frames)
+    hi = min(hi, clip.frames)
+    hop = max(1, int(round(hop_seconds * clip.fps)))
+    windows, start = [], lo
+    while True:
+        indices = sample_indices(clip.fps, sample_fps, start, frames)
+        if indices[-1] >= hi:
+            break
+        windows.append(indices)
+        start += hop
+    return windows
+
+
+def decode(path: Path, wanted: set[int], size: tuple[int, int] | None):
+    """(frame number, frame) of the wanted frames in order, decoding the clip once (grab() skips
+    the others cheaply); resized to the model input when size is given."""
+    last = max(wanted)
+    capture = cv2.VideoCapture(str(path))
+    try:
+        index = 0
+        while index <= last:
+            if not capture.grab():
+                raise DatasetError(f"{path}: video ended at frame {index}, frames up to {last} were expected")
+            if index in wanted:
+                ok, frame = capture.retrieve()
+                if ok:
+                    yield index, to_model_input(frame, size) if size else frame
+            index += 1
+    finally:
+        capture.release()
+
+
+def read_frames(path: Path, indices: set[int] | list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
+    """Decode a clip once, keeping the wanted frames (resized to the model input when size is given)."""
+    wanted = set(indices)
+    out = dict(decode(path, wanted, size))
+    if len(out) != len(wanted):
+        raise DatasetError(f"{path}: frames {sorted(wanted - set(out))[:5]} could not be decoded")
+    return out
+
+
+def iter_window_frames(path: Path, windows: list[list[int]], size: tuple[int, int] | None = None):
+    """(window, {frame number: frame}) for windows sorted by start, decoding the clip once and
+    holding only the frames still wanted: a long clip's every window in bounded memory."""
+    pending = sorted(windows, key=lambda w: w[0])
+    frames = decode(path, {f for w in windows for f in w}, size)
+    held: dict[int, np.ndarray] = {}
+    for n, window in enumerate(pending):
+        while not all(f in held for f in window):
+            index, frame = next(frames, (None, None))
+            if index is None:
+                raise DatasetError(f"{path}: frames {[f for f in window if f not in held]} could not be decoded")
+            held[index] = frame
+        yield window, {f: held[f] for f in window}
+        keep_from = pending[n + 1][0] if n + 1 < len(pending) else max(held) + 1
+        held = {f: v for f, v in held.items() if f >= keep_from}
+
+
+def split_by_file(clips: tuple[Clip, ...], val_fraction: float, seed: int) -> tuple[list[Clip], list[Clip]]:
+    """Train/validation split of files, stratified by class: no clip has windows on both sides."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in sorted({c.label for c in clips}):
+        group = [c for c in clips if c.label == label]
+        order = rng.permutation(len(group))
+        n_val = max(1, int(round(val_fraction * len(group)))) if len(group) > 1 else 0
+        val += [group[i] for i in order[:n_val]]
+        train += [group[i] for i in order[n_val:]]
+    return train, val

@@ -1,0 +1,1 @@
+"""Explanation tools for investigators and engineers: `vigil explain`'s methods, features and report (TensorFlow)."""

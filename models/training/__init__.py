@@ -1,0 +1,1 @@
+"""Training a convRNN on a class-per-folder video data set, and its report."""

@@ -1,0 +1,153 @@
+"""CaptureThread: one camera -> rings, with reconnects (capped backoff), a stall watchdog and pacing."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from streamer.config import CameraConfig, CaptureConfig
+from streamer.capture.ring import FrameRing
+from streamer.redact import redact_url
+from streamer.capture.sources import OpenedSource, SourceError, open_source, source_kind
+from streamer.types import Frame
+
+logger = logging.getLogger(__name__)
+
+
+def as_bgr(image: np.ndarray) -> np.ndarray:
+    """Greyscale or BGRA frames from odd cameras -> 3-channel BGR, so nothing downstream trips."""
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+class CaptureThread(threading.Thread):
+    """Reads one camera into its rings until stop is set; never raises, never blocks the others.
+
+    on_event(camera, kind, detail) reports state changes ("up", "down", "reconnect", "frame",
+    "dropped") to whoever keeps metrics; it is called from this thread.
+    """
+
+    def __init__(self, camera: CameraConfig, capture: CaptureConfig, rings: list[FrameRing],
+                 stop: threading.Event, on_event: Callable[[str, str, str], None] = lambda *a: None):
+        super().__init__(name=f"capture:{camera.name}", daemon=True)
+        self.camera = camera
+        self.settings = capture
+        self.rings = rings
+        self.stop_event = stop
+        self.on_event = on_event
+        self.up = False
+        self.last_frame_at = time.monotonic()
+        self.seq = 0
+        self.reconnects = 0
+        self.finished = False       # a file played to its end, or one that cannot be read: no retry
+        self.failed = False         # finished without a single frame
+        self.frames_delivered = 0
+        self._last_detail: str | None = None
+
+    def run(self) -> None:
+        backoff = self.settings.reconnect_min_s
+        first = True
+        while not self.stop_event.is_set():
+            try:
+                source = open_source(self.camera.source, self.settings)
+            except SourceError as err:   # refused at start by preflight; never retried
+                self._finish(f"{redact_url(self.camera.source)}: {err}")
+                return
+            except OSError as err:
+                if source_kind(self.camera.source) == "file":   # a broken file stays broken: no retry
+                    self._finish(str(err))
+                    return
+                self._set_up(False, str(err))
+                self.stop_event.wait(backoff)
+                backoff = min(backoff * 2, self.settings.reconnect_max_s)
+                continue
+            if not first:
+                self.reconnects += 1
+                self.on_event(self.camera.name, "reconnect", "")
+            first = False
+            backoff = self.settings.reconnect_min_s
+            self._set_up(True, f"{source.kind} source at {source.fps:.1f} fps")
+            try:
+                reason = self._read(source)
+            except Exception as err:  # a decoder fault must not end the camera for good
+                reason = f"read failed: {err}"
+            finally:
+                source.capture.release()
+            if source.kind == "file" and reason != "stopped":   # played to its end (or broken): done
+                self._finish(reason if self.frames_delivered else f"{reason}: no frame could be decoded")
+                return
+            if reason == "stopped":
+                logger.info("%s: camera closed (monitor stopping)", self.camera.name)
+                self.up = False
+                return
+            self._set_up(False, reason)
+            self.stop_event.wait(backoff)
+
+    def _read(self, source: OpenedSource) -> str:
+        """Read until the source fails, stalls or ends; return why."""
+        period = 1.0 / source.fps
+        paced = source.kind == "file" and self.camera.realtime
+        started, count = time.monotonic(), 0
+        while not self.stop_event.is_set():
+            ok, image = source.capture.read()
+            now = time.monotonic()
+            if not ok or image is None:
+                if source.kind == "file" and self.camera.loop:
+                    source.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                    ok, image = source.capture.read()
+                    started, count = time.monotonic(), 0
+                if not ok or image is None:
+                    return "end of file" if source.kind == "file" else "read failed"
+            if now - self.last_frame_at > self.settings.stall_timeout_s and count > 0:
+                return f"stalled: no frame for {now - self.last_frame_at:.1f} s"
+            self._publish(as_bgr(image))
+            count += 1
+            if paced:  # play a file at its own frame rate, as a camera would deliver it
+                delay = started + count * period - time.monotonic()
+                if delay > 0:
+                    self.stop_event.wait(delay)
+        return "stopped"
+
+    def _finish(self, reason: str) -> None:
+        """A file camera is done: played to its end (info), or never readable (a failure, warned)."""
+        self.failed = self.frames_delivered == 0
+        if self.failed:
+            self._set_up(False, f"failed: {reason}")
+        else:
+            logger.info("%s: camera finished (%s, %d frames)", self.camera.name, reason, self.frames_delivered)
+            self.on_event(self.camera.name, "down", reason)
+            self.up = False
+        self.finished = True
+
+    def _publish(self, image: np.ndarray) -> None:
+        self.frames_delivered += 1
+        self.last_frame_at = time.monotonic()
+        frame = Frame(self.camera.name, self.seq, self.last_frame_at, image, time.time())
+        self.seq += 1
+        self.on_event(self.camera.name, "frame", "")
+        for ring in self.rings:
+            if not ring.put(frame):
+                self.on_event(self.camera.name, "dropped", ring.name)
+
+    def _set_up(self, up: bool, detail: str) -> None:
+        if up != self.up or (not up and detail != self._last_detail):
+            # Logged once per change of state, not once per failed retry.
+            log = logger.info if up else logger.warning
+            log("%s: camera %s (%s)", self.camera.name, "up" if up else "down", detail)
+            self.on_event(self.camera.name, "up" if up else "down", detail)
+        self.up = up
+        self._last_detail = detail
+        if up:
+            self.last_frame_at = time.monotonic()
+
+    def stalled(self) -> bool:
+        """For the supervisor: a read can block inside FFmpeg; then this thread cannot say so itself."""
+        return self.up and time.monotonic() - self.last_frame_at > self.settings.stall_timeout_s

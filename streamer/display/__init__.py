@@ -1,0 +1,1 @@
+"""What the guard sees: the compositor thread, drawing, the CAM maps on screen, the window."""

@@ -1,0 +1,363 @@
+"""The compositor thread: each displayed frame gets the CAM of its own analysed frame,
+matched by sequence number, drawn after a short delay, and laid out on a canvas of fixed size; it
+also records alert clips. Pausing freezes the picture the guard sees, never the drawing: clips and
+the annotated video go on."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from streamer.display import drawing
+from streamer.alerts.log import RECORDING_SUFFIX, sync_folder
+from streamer.config import OverlayConfig
+from streamer.capture.ring import FrameRing
+from streamer.types import Analysis, Frame
+
+logger = logging.getLogger(__name__)
+KEEP_ANALYSED = 256
+# Seconds a notice ("snapshot saved: ...") stays on the picture.
+NOTICE_S = 4.0
+# The annotated video of several headless cameras: a grid on a 1080p canvas.
+HEADLESS_CANVAS = (1920, 1080)
+
+
+@dataclass
+class Clip:
+    """An alert's clip being recorded: annotated frames from the pre-roll to `until` (post-roll)."""
+
+    alert_id: str
+    label: str
+    path: Path              # the final name; recorded under <id>.recording.mp4 until finished
+    until: float            # capture time after which the clip ends
+    writer: cv2.VideoWriter | None = None
+    size: tuple[int, int] = (0, 0)
+    frames: int = 0
+
+    @property
+    def recording(self) -> Path:
+        return self.path.with_name(self.alert_id + RECORDING_SUFFIX)
+
+
+@dataclass
+class CameraView:
+    """What the compositor knows of one camera: CAMs by frame, the latest decision, recent frames."""
+
+    name: str
+    preroll_frames: int
+    pending: deque[Frame] = field(default_factory=deque)
+    seqs: list[int] = field(default_factory=list)          # analysed frames with a CAM, ascending
+    maps: dict[int, tuple[np.ndarray, float, int]] = field(default_factory=dict)  # seq -> (cam, scale, class)
+    analysis: Analysis | None = None
+    alert_text: str | None = None
+    alert_until: float = 0.0
+    recent: deque = field(default_factory=deque)           # evidence pictures: the clips' pre-roll
+    clips: list[Clip] = field(default_factory=list)
+    shown: deque = field(default_factory=lambda: deque(maxlen=30))   # draw times, for the fps readout
+    last: tuple[Frame, float] | None = None                # the frame on screen and when: to redraw it
+    tile: np.ndarray | None = None
+
+    def store(self, analysis: Analysis) -> None:
+        scale = analysis.map_scale
+        for seq, cam in zip(analysis.seqs, analysis.maps):
+            if seq not in self.maps:
+                bisect.insort(self.seqs, seq)
+            self.maps[seq] = (cam, scale, analysis.explained)   # newest decision wins
+        while len(self.seqs) > KEEP_ANALYSED:
+            self.maps.pop(self.seqs.pop(0), None)
+        self.analysis = analysis
+
+    def map_for(self, seq: int):
+        """The CAM of the newest analysed frame at or before this frame."""
+        i = bisect.bisect_right(self.seqs, seq)
+        return self.maps[self.seqs[i - 1]] if i else None
+
+    def fps(self) -> float:
+        if len(self.shown) < 2 or self.shown[-1] <= self.shown[0]:
+            return 0.0
+        return (len(self.shown) - 1) / (self.shown[-1] - self.shown[0])
+
+
+# A frame this much later than its slot on screen is not drawn: when drawing falls behind (more
+# cameras than the cores can draw), skipping keeps the guard's view live and the queue of frames
+# waiting to be drawn bounded, instead of drifting ever later and growing by gigabytes.
+MAX_DISPLAY_LAG_S = 0.5
+
+
+class Compositor(threading.Thread):
+    """canvas_size: (w, h) of the picture; None with one camera: its own frame size (the first)."""
+
+    def __init__(self, rings: dict[str, FrameRing], classes: tuple[str, ...], config: OverlayConfig,
+                 stop: threading.Event, delay_s: float, display_fps: float = 25.0, pre_roll_s: float = 3.0,
+                 writer_path: Path | None = None, on_late: Callable[[str, int], None] = lambda c, n: None,
+                 map_name: str = "CAM", canvas_size: tuple[int, int] | None = None,
+                 on_clip: Callable[[str, str, str, Path, int], None] = lambda *a: None,
+                 camera_status: Callable[[str], str] = lambda name: "connecting"):
+        super().__init__(name="compositor", daemon=True)
+        self.rings, self.classes, self.config, self.stop_event = rings, classes, config, stop
+        self.delay = delay_s
+        self.fps = display_fps
+        self.map_name = map_name
+        self.views = {name: CameraView(name, max(1, int(pre_roll_s * display_fps))) for name in rings}
+        for view in self.views.values():
+            view.recent = deque(maxlen=view.preroll_frames)
+        self.toggles = drawing.Toggles(config.heatmap, config.contours)
+        if canvas_size is None and len(rings) > 1:
+            canvas_size = HEADLESS_CANVAS
+        self.layout = drawing.Layout.grid(len(rings), *canvas_size) if canvas_size else None
+        self._lock = threading.Lock()
+        self._closing = threading.Lock()       # the thread's own end and shutdown may both close
+        self._frame: np.ndarray | None = None
+        self._frame_id = 0
+        self._dirty = False                  # toggles changed: redraw the (paused) picture
+        self._notice: tuple[str, float] | None = None
+        self._shown_notice: str | None = None
+        self._canvas_size: tuple[int, int] | None = None
+        self.writer_path = writer_path
+        self._writer: cv2.VideoWriter | None = None
+        self.draw_seconds: deque[float] = deque(maxlen=500)
+        self.on_late = on_late      # (camera, frames skipped because drawing fell behind)
+        self.on_clip = on_clip      # (alert id, camera, class, clip path, frames) once a clip is finished
+        self.camera_status = camera_status
+
+    # ------------------------------------------------------------ from the inference thread
+    def submit(self, analysis: Analysis) -> None:
+        with self._lock:
+            self.views[analysis.camera].store(analysis)
+
+    def record_alert(self, camera: str, alert_id: str, label: str, newest_ts: float, post_roll_s: float,
+                     directory: Path) -> None:
+        """Show the alert banner and record its clip: the pre-roll held now, then frames up to
+        `post_roll_s` after the decision's newest frame."""
+        with self._lock:
+            view = self.views[camera]
+            view.alert_text, view.alert_until = label, time.monotonic() + max(5.0, post_roll_s)
+            view.clips.append(Clip(alert_id, label, directory / f"{alert_id}.mp4", newest_ts + post_roll_s))
+
+    # ------------------------------------------------------------ from the main thread (keys)
+    def latest(self) -> tuple[int, np.ndarray | None]:
+        with self._lock:
+            return self._frame_id, self._frame
+
+    def toggle(self, name: str) -> bool:
+        """Flip 'heatmap', 'contours' or 'paused'; the new state. A paused picture is redrawn."""
+        with self._lock:
+            setattr(self.toggles, name, not getattr(self.toggles, name))
+            self._dirty = True
+            return getattr(self.toggles, name)
+
+    def notify(self, text: str) -> None:
+        with self._lock:
+            self._notice = (text, time.monotonic() + NOTICE_S)
+            self._dirty = True
+
+    def snapshot(self, directory: Path) -> Path | None:
+        """The picture the guard sees now (paused or not), as a JPEG in `directory`."""
+        _, picture = self.latest()
+        if picture is None:
+            return None
+        path = directory / time.strftime("snapshot-%Y%m%dT%H%M%S.jpg", time.gmtime())
+        if not cv2.imwrite(str(path), picture):
+            raise OSError(f"{path}: cannot write")
+        return path
+
+    # ------------------------------------------------------------ the thread
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                if not self._tick(time.monotonic()):
+                    self.stop_event.wait(0.005)
+        finally:
+            self.close()
+
+    def _tick(self, now: float) -> bool:
+        drew = False
+        for name, ring in self.rings.items():
+            view = self.views[name]
+            view.pending.extend(ring.drain())
+            late = 0
+            while view.pending and view.pending[0].ts < now - self.delay - MAX_DISPLAY_LAG_S:
+                view.pending.popleft()
+                late += 1
+            if late:
+                self.on_late(name, late)
+            # Hold frames back by `delay`, so that their own CAM has arrived when they are shown.
+            while view.pending and view.pending[0].ts <= now - self.delay:
+                self._draw(view, view.pending.popleft(), now)
+                drew = True
+        with self._lock:
+            dirty, self._dirty = self._dirty, False
+            paused = self.toggles.paused
+            notice = self._notice[0] if self._notice and now < self._notice[1] else None
+        if dirty and paused:            # keys pressed while paused: redraw the frozen frames
+            for view in self.views.values():
+                if view.last is not None:
+                    frame, at = view.last
+                    view.tile = self._display_tile(view, frame, self._panel(view, frame, at))
+        if drew:
+            self._write(self._canvas())
+        if (drew and not paused) or dirty or notice != self._shown_notice:
+            self._publish(paused, notice)
+        return drew
+
+    def _draw(self, view: CameraView, frame: Frame, now: float) -> None:
+        """One frame: its evidence picture (the map drawn whatever the guard's keys: what clips
+        keep), and unless paused the guard's tile."""
+        started = time.perf_counter()
+        view.shown.append(now)
+        panel = self._panel(view, frame, now)
+        with self._lock:
+            match = view.map_for(frame.seq)
+            paused, both = self.toggles.paused, self.toggles.heatmap and self.toggles.contours
+        evidence = frame.image.copy()
+        if match is not None:
+            drawing.draw_explanation(evidence, match[0], match[1], self.config)
+        if not paused:                          # the frozen frame stays the one to redraw on a key
+            view.last = (frame, now)
+            if not both:
+                view.tile = self._display_tile(view, frame, panel)
+            elif self.layout is None:
+                view.tile = evidence            # one picture for both: its panel is drawn below
+            else:
+                tile = drawing.letterbox(evidence, *self.layout.tiles[0][2:])
+                view.tile = tile.copy() if tile is evidence else tile
+                drawing.draw_panel(view.tile, panel)
+        drawing.draw_panel(evidence, panel)
+        self.draw_seconds.append(time.perf_counter() - started)
+        self._record(view, frame, evidence)
+        view.recent.append(evidence)
+
+    def _panel(self, view: CameraView, frame: Frame, now: float) -> drawing.Panel:
+        with self._lock:
+            match = view.map_for(frame.seq)
+            analysis = view.analysis
+            alert = view.alert_text if now < view.alert_until else None
+        return drawing.Panel(view.name, self.classes, analysis.probs if analysis else None,
+                             self.classes[match[2]] if match else None, self.map_name, alert, view.fps(),
+                             analysis.latency if analysis else None)
+
+    def _display_tile(self, view: CameraView, frame: Frame, panel: drawing.Panel) -> np.ndarray:
+        """The frame as the guard's keys ask, at its tile's size, with a panel sized for the tile."""
+        with self._lock:
+            heatmap, contours = self.toggles.heatmap, self.toggles.contours
+            match = view.map_for(frame.seq)
+        base = frame.image.copy()
+        if match is not None:
+            drawing.draw_explanation(base, match[0], match[1], self.config, heatmap, contours)
+        tile = base if self.layout is None else drawing.letterbox(base, *self.layout.tiles[0][2:])
+        drawing.draw_panel(tile, panel)
+        return tile
+
+    def _canvas(self) -> np.ndarray | None:
+        """Every camera's latest tile on the fixed canvas; cameras without one say why."""
+        if self.layout is None:
+            view = next(iter(self.views.values()))
+            if view.tile is None:
+                return None
+            if self._canvas_size is None:
+                self._canvas_size = view.tile.shape[1], view.tile.shape[0]
+            return drawing.letterbox(view.tile, *self._canvas_size)
+        canvas = np.zeros((self.layout.height, self.layout.width, 3), np.uint8)
+        for (x, y, w, h), view in zip(self.layout.tiles, self.views.values()):
+            if view.tile is None:
+                canvas[y:y + h, x:x + w] = drawing.no_signal(w, h, view.name, self.camera_status(view.name))
+            else:
+                canvas[y:y + h, x:x + w] = drawing.letterbox(view.tile, w, h)
+        return canvas
+
+    def _publish(self, paused: bool, notice: str | None) -> None:
+        picture = self._canvas()
+        if picture is None:
+            return
+        lines = [text for text in ("PAUSED - press p to resume" if paused else None, notice) if text]
+        if lines:
+            picture = picture.copy()
+            drawing.draw_notice(picture, lines)
+        self._shown_notice = notice
+        with self._lock:
+            self._frame, self._frame_id = picture, self._frame_id + 1
+
+    # ------------------------------------------------------------ evidence and the output video
+    def _record(self, view: CameraView, frame: Frame, picture: np.ndarray) -> None:
+        if not view.clips:
+            return
+        with self._lock:
+            clips = list(view.clips)
+        for clip in clips:
+            if clip.writer is None:
+                self._start(view, clip, picture.shape[:2])
+            clip.writer.write(drawing.letterbox(picture, *clip.size))
+            clip.frames += 1
+            if frame.ts >= clip.until:
+                self._finish(view, clip)
+
+    def _start(self, view: CameraView, clip: Clip, size: tuple[int, int]) -> None:
+        """Open the clip's file and write its pre-roll: the frames held from before the alert."""
+        h, w = size
+        clip.size = (w, h)
+        clip.writer = cv2.VideoWriter(str(clip.recording), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+        for old in view.recent:
+            clip.writer.write(drawing.letterbox(old, w, h))
+            clip.frames += 1
+
+    def _finish(self, view: CameraView, clip: Clip) -> None:
+        """Close the clip, give it its final name, and only then let it be logged."""
+        with self._lock:
+            view.clips.remove(clip)
+        if clip.writer is None and view.recent:   # stopped before the alert's frame was drawn: the pre-roll
+            self._start(view, clip, view.recent[-1].shape[:2])
+        if clip.writer is None:
+            logger.warning("%s: alert clip %s has no frame to record", view.name, clip.path.name)
+            return
+        clip.writer.release()
+        try:
+            fd = os.open(clip.recording, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(clip.recording, clip.path)
+            sync_folder(clip.path.parent)
+        except OSError as err:
+            logger.error("%s: alert clip %s not finished: %s", view.name, clip.path.name, err)
+            return
+        logger.info("%s: alert clip written: %s", view.name, clip.path.name)
+        self.on_clip(clip.alert_id, view.name, clip.label, clip.path, clip.frames)
+
+    def _write(self, picture: np.ndarray | None) -> None:
+        if self.writer_path is None or picture is None:
+            return
+        if self._writer is None:
+            h, w = picture.shape[:2]
+            self._writer = cv2.VideoWriter(str(self.writer_path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            if not self._writer.isOpened():
+                logger.error("%s: cannot write the annotated video", self.writer_path)
+                self.writer_path = None
+                return
+        self._writer.write(picture)
+
+    def close(self) -> None:
+        """Finish open clips (each then logged) and the output video: a stopped monitor leaves
+        playable files, and every file a line names. Safe to call from two threads at once."""
+        with self._closing:
+            now = time.monotonic()
+            for name, view in self.views.items():
+                if view.clips:   # the frames still held back belong in the clips: draw them now
+                    view.pending.extend(self.rings[name].drain())
+                    while view.pending:
+                        self._draw(view, view.pending.popleft(), now)
+                for clip in list(view.clips):
+                    self._finish(view, clip)
+            if self._writer is not None:
+                self._writer.release()
+                self._writer = None

@@ -1,0 +1,141 @@
+"""InferenceWorker: samples frames at the model's rate, runs the backbone once per frame (cached),
+and the head on each camera's last T activations every `stride` sampled frames."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streamer.inference.bundle import Bundle
+from streamer.inference.frames import to_model_input
+from streamer.capture.ring import FrameRing
+from streamer.types import Analysis, Frame
+
+logger = logging.getLogger(__name__)
+
+
+class Sampler:
+    """Takes frames at `fps` by capture time, whatever the camera's own rate."""
+
+    def __init__(self, fps: float):
+        self.period = 1.0 / fps
+        self.next_due: float | None = None
+
+    def take(self, ts: float) -> bool:
+        # A quarter period of slack: capture times jitter, and 0.2 * 3 is not 0.6 in floating point.
+        if self.next_due is None or ts + 0.25 * self.period >= self.next_due:
+            # Keep a steady grid, but restart it after a gap rather than catch up on stale time.
+            due = (self.next_due or ts) + self.period
+            self.next_due = due if due > ts else ts + self.period
+            return True
+        return False
+
+
+@dataclass
+class CameraCache:
+    """Per camera: the last T frames' activations, and how many arrived since the last head run."""
+
+    frames: int
+    sampler: Sampler
+    entries: deque = field(default_factory=deque)   # (frame, activations)
+    since_head: int = 0
+    target: int | None = None                       # the anomaly class to explain
+
+    def add(self, frame: Frame, activations: np.ndarray) -> None:
+        self.entries.append((frame, activations))
+        while len(self.entries) > self.frames:
+            self.entries.popleft()
+        self.since_head += 1
+
+
+class InferenceWorker(threading.Thread):
+    """One thread for every camera: backbone calls are batched across cameras.
+
+    on_analysis(Analysis) gets each decision; on_skip(camera, n) counts sampled frames it had to
+    skip because it fell behind (only the newest `max_pending` per camera are kept).
+    """
+
+    def __init__(self, bundle: Bundle, rings: dict[str, FrameRing], stop: threading.Event, stride: int,
+                 batch: int, on_analysis: Callable[[Analysis], None],
+                 on_skip: Callable[[str, int], None] = lambda c, n: None,
+                 on_timing: Callable[[str, float], None] = lambda stage, s: None,
+                 on_frames: Callable[[list[Frame]], None] = lambda frames: None):
+        super().__init__(name="inference", daemon=True)
+        m = bundle.manifest
+        self.bundle, self.rings, self.stop_event = bundle, rings, stop
+        self.stride, self.batch = stride, batch
+        self.caches = {name: CameraCache(m.frames, Sampler(m.sample_fps)) for name in rings}
+        self.pending: dict[str, deque[Frame]] = {name: deque() for name in rings}
+        self.max_pending = max(2, stride)
+        self.on_analysis, self.on_skip, self.on_timing = on_analysis, on_skip, on_timing
+        self.on_frames = on_frames
+        self.heartbeat = time.monotonic()
+        self.anomalies = [i for i, c in enumerate(m.classes) if c != m.normal_class]
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            self.heartbeat = time.monotonic()
+            if not self._collect():
+                self.stop_event.wait(0.01)
+                continue
+            try:
+                self.step()
+            except Exception:  # one bad batch must not end the analysis of every camera
+                logger.exception("inference step failed; continuing")
+
+    def _collect(self) -> bool:
+        """Move sampled frames from the rings to the per-camera queues; True if any is waiting."""
+        for name, ring in self.rings.items():
+            queue, sampler = self.pending[name], self.caches[name].sampler
+            for frame in ring.drain():
+                if sampler.take(frame.ts):
+                    queue.append(frame)
+            skipped = len(queue) - self.max_pending
+            if skipped > 0:
+                for _ in range(skipped):
+                    queue.popleft()
+                self.on_skip(name, skipped)
+        return any(self.pending.values())
+
+    def step(self) -> None:
+        """One backbone batch (oldest pending first, round-robin over cameras), then due heads."""
+        chosen: list[Frame] = []
+        while len(chosen) < self.batch and any(self.pending.values()):
+            for queue in self.pending.values():
+                if queue and len(chosen) < self.batch:
+                    chosen.append(queue.popleft())
+        size = self.bundle.manifest.input_size
+        started = time.perf_counter()
+        activations = self.bundle.backbone(np.stack([to_model_input(f.image, size) for f in chosen]))
+        self.on_timing("backbone", time.perf_counter() - started)
+        self.on_frames(chosen)
+        for frame, acts in zip(chosen, activations):
+            cache = self.caches[frame.camera]
+            cache.add(frame, acts)
+            if len(cache.entries) == cache.frames and cache.since_head >= self.stride:
+                self._decide(frame.camera, cache)
+
+    def _decide(self, camera: str, cache: CameraCache) -> None:
+        """Run the head and explain the likeliest anomaly class, even when "normal" wins: the
+        guard sees where the model finds the most fight- or shooting-like evidence, drawn as
+        strongly as that class is likely."""
+        frames, acts = zip(*cache.entries)
+        window = np.stack(acts)
+        started = time.perf_counter()
+        target = cache.target if cache.target is not None else self.anomalies[0]
+        result = self.bundle.head(window, target=target)
+        best = self.anomalies[int(np.argmax(result.probs[self.anomalies]))]
+        if best != target:   # usually the same as last window's: one head run
+            result = self.bundle.head(window, target=best)
+        cache.target = best
+        self.on_timing("head", time.perf_counter() - started)
+        cache.since_head = 0
+        self.on_analysis(Analysis(camera, tuple(f.seq for f in frames), tuple(f.ts for f in frames),
+                                  result.probs, result.cam, result.cam_class, time.monotonic(),
+                                  tuple(f.wall for f in frames), frames[-1].image))
