@@ -41,9 +41,9 @@ else
     pipeline=(--bundle models/demo --export vgg19 --cameras 1,4,8,16 --resolutions 1280x720,1920x1080
               --seconds 8)
 fi
-timeout 330 "$py" benchmarks/inference.py "${inference[@]}" --providers tensorrt-fp16,tensorrt,cuda,cpu \
+timeout 330 "$py" -m benchmarks.inference "${inference[@]}" --providers tensorrt-fp16,tensorrt,cuda,cpu \
     --out "$out/inference-gpu.json" > /dev/null
-timeout 120 "$py" benchmarks/pipeline.py "${pipeline[@]}" --providers cuda,cpu \
+timeout 120 "$py" -m benchmarks.pipeline "${pipeline[@]}" --providers cuda,cpu \
     --out "$out/pipeline-gpu.json" > /dev/null
-"$py" benchmarks/plot.py "$out/inference-gpu.json" "$out/pipeline-gpu.json"
+"$py" -m benchmarks.plot "$out/inference-gpu.json" "$out/pipeline-gpu.json"
 echo "written: $out/inference-gpu.json $out/pipeline-gpu.json"

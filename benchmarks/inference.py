@@ -5,9 +5,9 @@ same window; the backbone's multiply-adds against a MatMul ceiling measured on t
 on a GPU the host-to-device copy of the activation cache, and the head with the cache already on
 the device (I/O binding). Everything is measured side by side in one run; prints JSON.
 
-    python benchmarks/inference.py                      # compact at 128 px and VGG19 at 224 px, T=16
-    python benchmarks/inference.py --backbones compact,mobilenetv2 --quick
-    python benchmarks/inference.py --providers tensorrt-fp16,tensorrt,cuda,cpu    # on a GPU
+    python -m benchmarks.inference                      # compact at 128 px and VGG19 at 224 px, T=16
+    python -m benchmarks.inference --backbones compact,mobilenetv2 --quick
+    python -m benchmarks.inference --providers tensorrt-fp16,tensorrt,cuda,cpu    # on a GPU
 Needs the 'train' extra (it exports fresh models).
 """
 
@@ -23,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.device import BoundRun, session_device, upload  # noqa: E402
-from benchmarks.flops import matmul_gflops, multiply_adds  # noqa: E402
-from benchmarks.machine import emit, machine_info  # noqa: E402
+from benchmarks.device import BoundRun, session_device, upload
+from benchmarks.flops import matmul_gflops, multiply_adds
+from benchmarks.machine import emit, machine_info
 
 DEFAULT_SIZES = {"vgg19": 224, "mobilenetv2": 128, "compact": 128}
 # What the monitor reads from the head each window (the rest stays on the device).

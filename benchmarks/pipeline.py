@@ -4,9 +4,9 @@ reason, capture-to-decision latency percentiles, overlay ms per frame, CPU and R
 fresh bundles of other backbones shaped like it), per resolution, from files or a local RTSP server.
 Prints JSON, with a summary: the real-time cameras each backbone sustains here.
 
-    python benchmarks/pipeline.py --bundle models/demo --seconds 30 --cameras 1,2,4
-    python benchmarks/pipeline.py --resolutions 1280x720,1920x1080 --rtsp --cameras 1,2,4,8
-    python benchmarks/pipeline.py --export mobilenetv2,vgg19     # needs the 'train' extra
+    python -m benchmarks.pipeline --bundle models/demo --seconds 30 --cameras 1,2,4
+    python -m benchmarks.pipeline --resolutions 1280x720,1920x1080 --rtsp --cameras 1,2,4,8
+    python -m benchmarks.pipeline --export mobilenetv2,vgg19     # needs the 'train' extra
 """
 
 from __future__ import annotations
@@ -24,13 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.machine import emit, machine_info  # noqa: E402
-from evaluation import synth  # noqa: E402
-from streamer.inference.bundle import read_manifest  # noqa: E402
-from streamer.config import parse_config  # noqa: E402
-from streamer.monitor import build_monitor  # noqa: E402
+from benchmarks.machine import emit, machine_info
+from evaluation import synth
+from streamer.inference.bundle import read_manifest
+from streamer.config import parse_config
+from streamer.monitor import build_monitor
 
 
 def rss_mb() -> float:
@@ -51,6 +50,33 @@ def percentiles(values: list[float]) -> dict:
         return {}
     a = np.asarray(values) * 1e3
     return {f"p{q}": round(float(np.percentile(a, q)), 1) for q in (50, 95, 99)}
+
+
+def histogram_counts(histogram) -> dict[float, float]:
+    """Cumulative count per upper bound of a Prometheus histogram, read from the registry's samples."""
+    return {float(s.labels["le"]): s.value for metric in histogram.collect() for s in metric.samples
+            if s.name.endswith("_bucket")}
+
+
+def histogram_percentiles(histogram, since: dict[float, float]) -> dict:
+    """p50/p95/p99 in ms of what the histogram saw since `since`, interpolated within buckets as
+    Prometheus's histogram_quantile does (the overlay's buckets are 0.5-2 ms wide where it draws)."""
+    now = histogram_counts(histogram)
+    bounds = sorted(now)
+    counts = [now[b] - since.get(b, 0.0) for b in bounds]
+    total = counts[-1]
+    if total <= 0:
+        return {}
+    out = {}
+    for q in (50, 95, 99):
+        rank = total * q / 100
+        i = next(i for i, c in enumerate(counts) if c >= rank)
+        lower, below = (bounds[i - 1], counts[i - 1]) if i else (0.0, 0.0)
+        upper = bounds[i] if bounds[i] != float("inf") else lower
+        inside = counts[i] - below
+        value = lower + (upper - lower) * ((rank - below) / inside if inside else 1.0)
+        out[f"p{q}"] = round(value * 1e3, 1)
+    return out
 
 
 def dropped_by_reason(counter) -> dict[str, int]:
@@ -79,13 +105,7 @@ def run_once(bundle: str, source: str, cameras: int, seconds: float, workdir: Pa
     config = parse_config(data)
     monitor = build_monitor(config, threading.Event())
     latencies: list[float] = []
-    decide = monitor.on_analysis
-
-    def record(analysis):
-        latencies.append(analysis.latency)
-        decide(analysis)
-
-    monitor.worker.on_analysis = record
+    monitor.observe(lambda analysis: latencies.append(analysis.latency))
     rss = [rss_mb()]
     monitor.start()
     warm = 3.0   # skip start-up: session warm-up and the first window filling
@@ -94,6 +114,7 @@ def run_once(bundle: str, source: str, cameras: int, seconds: float, workdir: Pa
     sample = monitor.metrics.registry.get_sample_value
     names = [f"cam{i}" for i in range(cameras)]
     start_counts = {n: sample("vigil_frames_analysed_total", {"camera": n}) or 0 for n in names}
+    draws_before = histogram_counts(monitor.metrics.draw_seconds)
     cpu0, t0 = cpu_seconds(), time.monotonic()
     while time.monotonic() - t0 < seconds:
         time.sleep(1.0)
@@ -102,7 +123,7 @@ def run_once(bundle: str, source: str, cameras: int, seconds: float, workdir: Pa
     drops = dropped_by_reason(monitor.metrics.frames_dropped)
     analysed = {n: ((sample("vigil_frames_analysed_total", {"camera": n}) or 0) - start_counts[n]) / elapsed
                 for n in names}
-    overlay_ms = list(monitor.compositor.draw_seconds)
+    overlay_ms = histogram_percentiles(monitor.metrics.draw_seconds, since=draws_before)
     monitor.shutdown()
     m = monitor.bundle.manifest
     return {"cameras": cameras, "provider": monitor.bundle.provider, "seconds": round(elapsed, 1), "model_fps": m.sample_fps,
@@ -110,7 +131,7 @@ def run_once(bundle: str, source: str, cameras: int, seconds: float, workdir: Pa
             "drops": drops, "analysis_drops": drops.get("analysis_backlog", 0) + drops.get("analysis_ring", 0),
             "window_span_s": round((m.frames - 1) / m.sample_fps, 2),
             "decision_latency_ms": percentiles(latencies),
-            "overlay_ms_per_frame": percentiles(overlay_ms),
+            "overlay_ms_per_frame": overlay_ms,
             "cpu_percent": round(100 * cpu / elapsed, 1),
             "rss_mb": {"start": round(rss[0]), "end": round(rss[-1]), "max": round(max(rss)),
                        # every 10 s after warm-up: flat means no leak over the run

@@ -2,7 +2,7 @@
 cache stride, backbone throughput against batch size, and pipeline latency and CPU against the
 number of cameras.
 
-    python benchmarks/plot.py benchmarks/results/inference-cpu.json benchmarks/results/pipeline-cpu.json
+    python -m benchmarks.plot benchmarks/results/inference-cpu.json benchmarks/results/pipeline-cpu.json
 Writes NAME-*.png beside each JSON file (or into --out). Needs matplotlib (the 'bench' extra).
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")   # files only: no display on a server
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
 
 PLAIN = FuncFormatter(lambda value, _: f"{value:g}")   # 2, 40, 1000: not 2x10^0
 

@@ -6,7 +6,8 @@ import logging
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,8 @@ from prometheus_client import start_http_server
 
 from streamer import systemd
 from streamer.display import drawing, window as screen
-from streamer.alerts.log import AlertLog, AlertRecorder, RECORDING_SUFFIX
-from streamer.alerts.policy import AlertPolicy
-from streamer.alerts.record import build_alert
+from streamer.alerts.alerting import Alerting
+from streamer.alerts.log import RECORDING_SUFFIX, AlertLog, AlertRecorder
 from streamer.inference.bundle import Bundle, open_bundle
 from streamer.capture.camera import CaptureThread
 from streamer.display.compositor import Compositor
@@ -31,69 +31,41 @@ logger = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 0.5
 
 
-@dataclass
+class Decisions:
+    """Where each decided window goes, on the inference thread: metrics, the compositor (its maps),
+    alerting, then observers (benchmarks, tests: a public hook instead of rebinding a callback)."""
+
+    def __init__(self, classes: tuple[str, ...], metrics: Metrics, compositor: Compositor, alerting: Alerting):
+        self.classes, self.metrics, self.compositor, self.alerting = classes, metrics, compositor, alerting
+        self.observers: list[Callable[[Analysis], None]] = []
+
+    def deliver(self, analysis: Analysis) -> None:
+        self.metrics.decided(analysis, self.classes)
+        self.compositor.submit(analysis)
+        self.alerting.decide(analysis)
+        for observe in self.observers:
+            observe(analysis)
+
+
+@dataclass(frozen=True)
 class Monitor:
-    """Every part of a running monitor, so tests and benchmarks can reach in and read state."""
+    """Every part of a running monitor, each built complete by build_monitor."""
 
     config: Config
     bundle: Bundle
     metrics: Metrics
     stop: threading.Event
+    captures: tuple[CaptureThread, ...]
+    worker: InferenceWorker
+    compositor: Compositor
     recorder: AlertRecorder
-    policy: AlertPolicy
-    captures: list[CaptureThread] = field(default_factory=list)
-    worker: InferenceWorker | None = None
-    compositor: Compositor | None = None
-    alerts_raised: int = 0
-    alert_dir: Path = Path("alerts")
+    alerting: Alerting
+    decisions: Decisions
+    alert_dir: Path
 
-    # ------------------------------------------------------------ callbacks (other threads)
-    def on_capture_event(self, camera: str, kind: str, detail: str) -> None:
-        m = self.metrics
-        if kind == "frame":
-            m.frames_captured.labels(camera).inc()
-        elif kind == "dropped":
-            m.frames_dropped.labels(camera, detail).inc()
-        elif kind in ("up", "down"):
-            m.camera_up.labels(camera).set(1 if kind == "up" else 0)
-        elif kind == "reconnect":
-            m.reconnects.labels(camera).inc()
-
-    def on_timing(self, stage: str, seconds: float) -> None:
-        (self.metrics.backbone_seconds if stage == "backbone" else self.metrics.head_seconds).observe(seconds)
-
-    def on_frames(self, frames) -> None:
-        for frame in frames:
-            self.metrics.frames_analysed.labels(frame.camera).inc()
-
-    def on_skip(self, camera: str, count: int) -> None:
-        self.metrics.frames_dropped.labels(camera, "analysis_backlog").inc(count)
-
-    def on_display_late(self, camera: str, count: int) -> None:
-        self.metrics.frames_dropped.labels(camera, "display_late").inc(count)
-
-    def on_analysis(self, analysis: Analysis) -> None:
-        m, classes = self.metrics, self.bundle.manifest.classes
-        m.decision_latency.labels(analysis.camera).observe(analysis.latency)
-        for name, p in zip(classes, analysis.probs):
-            m.class_probability.labels(analysis.camera, name).set(float(p))
-        self.compositor.submit(analysis)
-        for index in self.policy.update(analysis.camera, analysis.probs, analysis.decided_at):
-            self.raise_alert(analysis, index)
-
-    def raise_alert(self, analysis: Analysis, index: int) -> None:
-        """Hand the alert to its owners: the recorder writes its snapshot and line (off this
-        thread), the compositor shows the banner and records the clip."""
-        alert = build_alert(analysis, index, self.bundle.manifest.classes, time.time())
-        self.recorder.submit(alert)
-        self.alerts_raised += 1
-        self.metrics.alerts.labels(analysis.camera, alert.label).inc()
-        self.compositor.record_alert(analysis.camera, alert.id, alert.label, analysis.stamps[-1],
-                                     self.config.alerts.post_roll_s, self.alert_dir)
-
-    def camera_status(self, name: str) -> str:
-        capture = next(c for c in self.captures if c.camera.name == name)
-        return "failed" if capture.failed else "no signal" if capture.frames_delivered else "connecting"
+    def observe(self, callback: Callable[[Analysis], None]) -> None:
+        """Call `callback` with every decision (on the inference thread; keep it quick)."""
+        self.decisions.observers.append(callback)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -113,12 +85,13 @@ class Monitor:
         """Periodic health: ring fill, stalled cameras (a read blocked inside FFmpeg), watchdog."""
         for capture in self.captures:
             # From the thread's state each time, so a camera marked stalled comes back up too.
-            self.metrics.camera_up.labels(capture.camera.name).set(int(capture.up and not capture.stalled()))
+            self.metrics.camera_state(capture.camera.name, capture.up and not capture.stalled())
         if self.healthy():
             systemd.notify("WATCHDOG=1")
 
     def shutdown(self) -> None:
-        """Stop every thread (capture first, then inference, then overlay), each with a timeout."""
+        """Stop every thread (capture first, then inference, then the compositor), each with a
+        timeout; then the alert log, after the compositor has finished (and so logged) its clips."""
         self.stop.set()
         deadline = time.monotonic() + 1.5
         for thread in (*self.captures, self.worker, self.compositor):
@@ -129,47 +102,56 @@ class Monitor:
             logger.warning("threads still running at shutdown (daemon, left behind): %s", ", ".join(alive))
         if self.compositor.is_alive():
             self.compositor.close()
-        self.recorder.close()     # after the compositor: finished clips are logged, then the log closes
+        self.recorder.close()
+
+
+def camera_status(captures: list[CaptureThread]) -> Callable[[str], str]:
+    """What a tile without a picture says: failed, no signal (lost) or connecting."""
+    by_name = {c.camera.name: c for c in captures}
+
+    def status(name: str) -> str:
+        capture = by_name[name]
+        return "failed" if capture.failed else "no signal" if capture.frames_delivered else "connecting"
+
+    return status
 
 
 def build_monitor(config: Config, stop: threading.Event, output_video: Path | None = None,
                   metrics: Metrics | None = None, canvas_size: tuple[int, int] | None = None) -> Monitor:
-    """Every part of a monitor, built and wired, nothing started. Refuses (ConfigError) what
-    `vigil check-config` refuses."""
+    """Every part of a monitor, built complete and wired, nothing started. Refuses (ConfigError)
+    what `vigil check-config` refuses."""
     check_startable(config)
     cameras = [c for c in config.cameras if c.enabled]
     bundle = open_bundle(config.resolve(config.model.bundle), config.model.providers, config.model.threads,
                          tensorrt_fp16=config.model.tensorrt_fp16)
     m = bundle.manifest
     metrics = metrics or build_metrics()
+    metrics.model.info({"backbone": m.backbone, "provider": bundle.provider, "bundle_sha256": m.files["model.onnx"][:16],
+                        "classes": ",".join(m.classes), "cam": m.cam_label})
+    zero_known_series(metrics, [c.name for c in cameras], [c for c in m.classes if c != m.normal_class])
     alert_dir = config.resolve(config.alerts.directory)
     log = AlertLog(alert_dir, config.alerts.max_log_bytes, config.alerts.log_backups)
     for unfinished in sorted(alert_dir.glob("*" + RECORDING_SUFFIX)):
         logger.warning("alerts: %s is an unfinished clip of an earlier run (stopped by force)", unfinished.name)
-    recorder = AlertRecorder(log, m.classes, m.cam_label, config.overlay)
-    monitor = Monitor(config, bundle, metrics, stop, recorder, AlertPolicy(m.classes, m.normal_class, config.alerts),
-                      alert_dir=alert_dir)
-    metrics.model.info({"backbone": m.backbone, "provider": bundle.provider, "bundle_sha256": m.files["model.onnx"][:16],
-                        "classes": ",".join(m.classes), "cam": m.cam_label})
-    zero_known_series(metrics, [c.name for c in cameras], [c for c in m.classes if c != m.normal_class])
+    recorder = AlertRecorder(config.overlay, log, m.classes, m.cam_label)
+
     analysis_rings = {c.name: FrameRing(config.capture.ring_size, "analysis_ring") for c in cameras}
     display_rings = {c.name: FrameRing(max(config.capture.ring_size, 128), "display_ring") for c in cameras}
-    for camera in cameras:
-        ring = analysis_rings[camera.name]
-        metrics.ring_fill.labels(camera.name).set_function(lambda r=ring: len(r) / r.capacity)
-        monitor.captures.append(CaptureThread(camera, config.capture, [ring, display_rings[camera.name]],
-                                              stop, monitor.on_capture_event))
+    for name, ring in analysis_rings.items():
+        metrics.ring_fill.labels(name).set_function(lambda r=ring: len(r) / r.capacity)
+    captures = [CaptureThread(config.capture, camera, [analysis_rings[camera.name], display_rings[camera.name]],
+                              stop, metrics) for camera in cameras]
     # Frames wait for their own CAM: a head runs every `stride` sampled frames, plus its latency.
     delay = config.inference.stride / m.sample_fps + 0.4
-    monitor.compositor = Compositor(display_rings, m.classes, config.overlay, stop, delay,
-                                    pre_roll_s=config.alerts.pre_roll_s, writer_path=output_video,
-                                    on_late=monitor.on_display_late, map_name=m.cam_label,
-                                    canvas_size=canvas_size, on_clip=recorder.clip_finished,
-                                    camera_status=monitor.camera_status)
-    monitor.worker = InferenceWorker(bundle, analysis_rings, stop, config.inference.stride,
-                                     config.inference.backbone_batch, monitor.on_analysis,
-                                     monitor.on_skip, monitor.on_timing, monitor.on_frames)
-    return monitor
+    compositor = Compositor(config.overlay, display_rings, m.classes, m.cam_label, stop, delay, metrics,
+                            clip_finished=recorder.clip_finished, pre_roll_s=config.alerts.pre_roll_s,
+                            writer_path=output_video, canvas_size=canvas_size, camera_status=camera_status(captures))
+    alerting = Alerting(config.alerts, m.classes, m.normal_class, alert_dir, recorder, compositor.record_alert,
+                        metrics.alert_raised)
+    decisions = Decisions(m.classes, metrics, compositor, alerting)
+    worker = InferenceWorker(config.inference, bundle, analysis_rings, stop, decisions.deliver, metrics)
+    return Monitor(config, bundle, metrics, stop, tuple(captures), worker, compositor, recorder, alerting,
+                   decisions, alert_dir)
 
 
 def start_metrics(config: Config, metrics: Metrics) -> None:

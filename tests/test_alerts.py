@@ -22,7 +22,7 @@ CLASSES = ("normal", "fight", "shooting")
 
 
 def policy(**overrides) -> AlertPolicy:
-    return AlertPolicy(CLASSES, "normal", AlertsConfig(**{"threshold": 0.7, "k": 2, "n": 3, "cooldown_s": 10, **overrides}))
+    return AlertPolicy(AlertsConfig(**{"threshold": 0.7, "k": 2, "n": 3, "cooldown_s": 10, **overrides}), CLASSES, "normal")
 
 
 def probs(fight: float, shooting: float = 0.0) -> np.ndarray:
@@ -121,7 +121,7 @@ def test_the_snapshot_is_on_disk_before_its_line_and_a_full_disk_still_logs_the_
     from streamer.config import OverlayConfig
 
     classes = ("normal", "fight", "shooting")
-    recorder = AlertRecorder(AlertLog(tmp_path, 10**6, 1), classes, "HiResCAM", OverlayConfig())
+    recorder = AlertRecorder(OverlayConfig(), AlertLog(tmp_path, 10**6, 1), classes, "HiResCAM")
     recorder.start()
     first = build_alert(analysis_of("gate"), 1, classes, 1_700_000_001.0)
     second = build_alert(analysis_of("door"), 1, classes, 1_700_000_002.0)

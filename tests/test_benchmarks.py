@@ -13,7 +13,7 @@ from tests.conftest import REPO
 
 
 def run(script: str, *args: str) -> dict:
-    result = subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=REPO, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", f"benchmarks.{script.removesuffix('.py')}", *args], cwd=REPO, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout)
@@ -97,7 +97,7 @@ def test_pipeline_summary_finds_the_most_cameras_sustained():
 def test_plot_refuses_what_is_not_a_benchmark_report(tmp_path):
     path = tmp_path / "other.json"
     path.write_text('{"benchmark": "other"}')
-    result = subprocess.run([sys.executable, "benchmarks/plot.py", str(path)], cwd=REPO, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "benchmarks.plot", str(path)], cwd=REPO, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip() == f"plot: {path}: expected a benchmark report (['inference', 'pipeline']), got 'other'"

@@ -7,7 +7,9 @@ import threading
 import numpy as np
 import pytest
 
+from streamer.config import InferenceConfig
 from streamer.inference.bundle import open_bundle
+from streamer.metrics import build_metrics
 from streamer.capture.ring import FrameRing
 from streamer.types import Frame
 from streamer.inference.worker import InferenceWorker, Sampler
@@ -53,7 +55,8 @@ def test_each_frame_through_the_backbone_once_and_cams_equal_the_full_graph(tiny
     images = make_frames(9, 48, 64, seed=3)
     ring = FrameRing(64)
     analyses = []
-    worker = InferenceWorker(bundle, {"cam": ring}, threading.Event(), stride=1, batch=4, on_analysis=analyses.append)
+    worker = InferenceWorker(InferenceConfig(stride=1, backbone_batch=4), bundle, {"cam": ring}, threading.Event(),
+                             analyses.append, build_metrics())
     for i, image in enumerate(images):
         ring.put(Frame("cam", i, i * 0.2, image))           # already at the model's rate
         worker._collect()
@@ -77,11 +80,12 @@ def test_each_frame_through_the_backbone_once_and_cams_equal_the_full_graph(tiny
 
 def test_falling_behind_skips_and_counts(tiny_bundle):
     bundle = open_bundle(tiny_bundle, providers=("cpu",))
-    ring, skipped = FrameRing(64), []
-    worker = InferenceWorker(bundle, {"cam": ring}, threading.Event(), stride=2, batch=4, on_analysis=lambda a: None,
-                             on_skip=lambda cam, n: skipped.append(n))
+    ring, metrics = FrameRing(64), build_metrics()
+    worker = InferenceWorker(InferenceConfig(stride=2, backbone_batch=4), bundle, {"cam": ring}, threading.Event(),
+                             lambda a: None, metrics)
     for i in range(20):
         ring.put(Frame("cam", i, i * 0.2, make_frames(1, 32, 32)[0]))
     worker._collect()
-    assert sum(skipped) == 18                               # keeps max(2, stride) = 2: the newest
+    skipped = metrics.registry.get_sample_value("vigil_frames_dropped_total", {"camera": "cam", "reason": "analysis_backlog"})
+    assert skipped == 18                                    # keeps max(2, stride) = 2: the newest
     assert [f.seq for f in worker.pending["cam"]] == [18, 19]

@@ -104,7 +104,7 @@ class AlertRecorder(threading.Thread):
 
     _CLOSE = object()
 
-    def __init__(self, log: AlertLog, classes: tuple[str, ...], map_name: str, config: OverlayConfig):
+    def __init__(self, config: OverlayConfig, log: AlertLog, classes: tuple[str, ...], map_name: str):
         super().__init__(name="alerts", daemon=True)
         self.log, self.classes, self.map_name, self.config = log, classes, map_name, config
         self.directory = log.directory

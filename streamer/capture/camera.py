@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -28,21 +28,26 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     return image
 
 
+class CaptureMeasures(Protocol):
+    """What a capture thread reports, from its own thread (streamer.metrics.Metrics is one)."""
+
+    def frame_captured(self, camera: str) -> None: ...
+    def frame_dropped(self, camera: str, reason: str, count: int = 1) -> None: ...
+    def camera_state(self, camera: str, up: bool) -> None: ...
+    def camera_reconnected(self, camera: str) -> None: ...
+
+
 class CaptureThread(threading.Thread):
-    """Reads one camera into its rings until stop is set; never raises, never blocks the others.
+    """Reads one camera into its rings until stop is set; never raises, never blocks the others."""
 
-    on_event(camera, kind, detail) reports state changes ("up", "down", "reconnect", "frame",
-    "dropped") to whoever keeps metrics; it is called from this thread.
-    """
-
-    def __init__(self, camera: CameraConfig, capture: CaptureConfig, rings: list[FrameRing],
-                 stop: threading.Event, on_event: Callable[[str, str, str], None] = lambda *a: None):
+    def __init__(self, settings: CaptureConfig, camera: CameraConfig, rings: list[FrameRing],
+                 stop: threading.Event, measure: CaptureMeasures):
         super().__init__(name=f"capture:{camera.name}", daemon=True)
         self.camera = camera
-        self.settings = capture
+        self.settings = settings
         self.rings = rings
         self.stop_event = stop
-        self.on_event = on_event
+        self.measure = measure
         self.up = False
         self.last_frame_at = time.monotonic()
         self.seq = 0
@@ -71,7 +76,7 @@ class CaptureThread(threading.Thread):
                 continue
             if not first:
                 self.reconnects += 1
-                self.on_event(self.camera.name, "reconnect", "")
+                self.measure.camera_reconnected(self.camera.name)
             first = False
             backoff = self.settings.reconnect_min_s
             self._set_up(True, f"{source.kind} source at {source.fps:.1f} fps")
@@ -123,7 +128,7 @@ class CaptureThread(threading.Thread):
             self._set_up(False, f"failed: {reason}")
         else:
             logger.info("%s: camera finished (%s, %d frames)", self.camera.name, reason, self.frames_delivered)
-            self.on_event(self.camera.name, "down", reason)
+            self.measure.camera_state(self.camera.name, False)
             self.up = False
         self.finished = True
 
@@ -132,17 +137,17 @@ class CaptureThread(threading.Thread):
         self.last_frame_at = time.monotonic()
         frame = Frame(self.camera.name, self.seq, self.last_frame_at, image, time.time())
         self.seq += 1
-        self.on_event(self.camera.name, "frame", "")
+        self.measure.frame_captured(self.camera.name)
         for ring in self.rings:
             if not ring.put(frame):
-                self.on_event(self.camera.name, "dropped", ring.name)
+                self.measure.frame_dropped(self.camera.name, ring.name)
 
     def _set_up(self, up: bool, detail: str) -> None:
         if up != self.up or (not up and detail != self._last_detail):
             # Logged once per change of state, not once per failed retry.
             log = logger.info if up else logger.warning
             log("%s: camera %s (%s)", self.camera.name, "up" if up else "down", detail)
-            self.on_event(self.camera.name, "up" if up else "down", detail)
+            self.measure.camera_state(self.camera.name, up)
         self.up = up
         self._last_detail = detail
         if up:

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 from pathlib import Path
 
 import cv2
@@ -94,14 +95,25 @@ class CameraView:
 MAX_DISPLAY_LAG_S = 0.5
 
 
-class Compositor(threading.Thread):
-    """canvas_size: (w, h) of the picture; None with one camera: its own frame size (the first)."""
+class DisplayMeasures(Protocol):
+    """What the compositor reports, from its own thread (streamer.metrics.Metrics is one)."""
 
-    def __init__(self, rings: dict[str, FrameRing], classes: tuple[str, ...], config: OverlayConfig,
-                 stop: threading.Event, delay_s: float, display_fps: float = 25.0, pre_roll_s: float = 3.0,
-                 writer_path: Path | None = None, on_late: Callable[[str, int], None] = lambda c, n: None,
-                 map_name: str = "CAM", canvas_size: tuple[int, int] | None = None,
-                 on_clip: Callable[[str, str, str, Path, int], None] = lambda *a: None,
+    def frames_late(self, camera: str, count: int) -> None: ...
+    def frame_drawn(self, seconds: float) -> None: ...
+
+
+ClipFinished = Callable[[str, str, str, Path, int], None]   # (alert id, camera, class, clip path, frames)
+
+
+class Compositor(threading.Thread):
+    """canvas_size: (w, h) of the picture; None with one camera: its own frame size (the first).
+    clip_finished is called once a clip has its final name, so that it can be logged."""
+
+    def __init__(self, config: OverlayConfig, rings: dict[str, FrameRing], classes: tuple[str, ...], map_name: str,
+                 stop: threading.Event, delay_s: float, measure: DisplayMeasures,
+                 clip_finished: ClipFinished = lambda *clip: None, pre_roll_s: float = 3.0,
+                 display_fps: float = 25.0, writer_path: Path | None = None,
+                 canvas_size: tuple[int, int] | None = None,
                  camera_status: Callable[[str], str] = lambda name: "connecting"):
         super().__init__(name="compositor", daemon=True)
         self.rings, self.classes, self.config, self.stop_event = rings, classes, config, stop
@@ -125,9 +137,8 @@ class Compositor(threading.Thread):
         self._canvas_size: tuple[int, int] | None = None
         self.writer_path = writer_path
         self._writer: cv2.VideoWriter | None = None
-        self.draw_seconds: deque[float] = deque(maxlen=500)
-        self.on_late = on_late      # (camera, frames skipped because drawing fell behind)
-        self.on_clip = on_clip      # (alert id, camera, class, clip path, frames) once a clip is finished
+        self.measure = measure
+        self.clip_finished = clip_finished
         self.camera_status = camera_status
 
     # ------------------------------------------------------------ from the inference thread
@@ -190,7 +201,7 @@ class Compositor(threading.Thread):
                 view.pending.popleft()
                 late += 1
             if late:
-                self.on_late(name, late)
+                self.measure.frames_late(name, late)
             # Hold frames back by `delay`, so that their own CAM has arrived when they are shown.
             while view.pending and view.pending[0].ts <= now - self.delay:
                 self._draw(view, view.pending.popleft(), now)
@@ -233,7 +244,7 @@ class Compositor(threading.Thread):
                 view.tile = tile.copy() if tile is evidence else tile
                 drawing.draw_panel(view.tile, panel)
         drawing.draw_panel(evidence, panel)
-        self.draw_seconds.append(time.perf_counter() - started)
+        self.measure.frame_drawn(time.perf_counter() - started)
         self._record(view, frame, evidence)
         view.recent.append(evidence)
 
@@ -332,7 +343,7 @@ class Compositor(threading.Thread):
             logger.error("%s: alert clip %s not finished: %s", view.name, clip.path.name, err)
             return
         logger.info("%s: alert clip written: %s", view.name, clip.path.name)
-        self.on_clip(clip.alert_id, view.name, clip.label, clip.path, clip.frames)
+        self.clip_finished(clip.alert_id, view.name, clip.label, clip.path, clip.frames)
 
     def _write(self, picture: np.ndarray | None) -> None:
         if self.writer_path is None or picture is None:

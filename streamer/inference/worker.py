@@ -9,9 +9,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
+from streamer.config import InferenceConfig
 from streamer.inference.bundle import Bundle
 from streamer.inference.frames import to_model_input
 from streamer.capture.ring import FrameRing
@@ -54,27 +56,31 @@ class CameraCache:
         self.since_head += 1
 
 
+class InferenceMeasures(Protocol):
+    """What the inference thread reports, from its own thread (streamer.metrics.Metrics is one)."""
+
+    def backbone_ran(self, frames: list[Frame], seconds: float) -> None: ...
+    def head_ran(self, seconds: float) -> None: ...
+    def frames_skipped(self, camera: str, count: int) -> None: ...
+
+
 class InferenceWorker(threading.Thread):
     """One thread for every camera: backbone calls are batched across cameras.
 
-    on_analysis(Analysis) gets each decision; on_skip(camera, n) counts sampled frames it had to
-    skip because it fell behind (only the newest `max_pending` per camera are kept).
+    decide(Analysis) gets each decision; sampled frames it had to skip because it fell behind are
+    counted (only the newest `max_pending` per camera are kept).
     """
 
-    def __init__(self, bundle: Bundle, rings: dict[str, FrameRing], stop: threading.Event, stride: int,
-                 batch: int, on_analysis: Callable[[Analysis], None],
-                 on_skip: Callable[[str, int], None] = lambda c, n: None,
-                 on_timing: Callable[[str, float], None] = lambda stage, s: None,
-                 on_frames: Callable[[list[Frame]], None] = lambda frames: None):
+    def __init__(self, settings: InferenceConfig, bundle: Bundle, rings: dict[str, FrameRing],
+                 stop: threading.Event, decide: Callable[[Analysis], None], measure: InferenceMeasures):
         super().__init__(name="inference", daemon=True)
         m = bundle.manifest
         self.bundle, self.rings, self.stop_event = bundle, rings, stop
-        self.stride, self.batch = stride, batch
+        self.stride, self.batch = settings.stride, settings.backbone_batch
         self.caches = {name: CameraCache(m.frames, Sampler(m.sample_fps)) for name in rings}
         self.pending: dict[str, deque[Frame]] = {name: deque() for name in rings}
-        self.max_pending = max(2, stride)
-        self.on_analysis, self.on_skip, self.on_timing = on_analysis, on_skip, on_timing
-        self.on_frames = on_frames
+        self.max_pending = max(2, self.stride)
+        self.decide, self.measure = decide, measure
         self.heartbeat = time.monotonic()
         self.anomalies = [i for i, c in enumerate(m.classes) if c != m.normal_class]
 
@@ -100,7 +106,7 @@ class InferenceWorker(threading.Thread):
             if skipped > 0:
                 for _ in range(skipped):
                     queue.popleft()
-                self.on_skip(name, skipped)
+                self.measure.frames_skipped(name, skipped)
         return any(self.pending.values())
 
     def step(self) -> None:
@@ -113,8 +119,7 @@ class InferenceWorker(threading.Thread):
         size = self.bundle.manifest.input_size
         started = time.perf_counter()
         activations = self.bundle.backbone(np.stack([to_model_input(f.image, size) for f in chosen]))
-        self.on_timing("backbone", time.perf_counter() - started)
-        self.on_frames(chosen)
+        self.measure.backbone_ran(chosen, time.perf_counter() - started)
         for frame, acts in zip(chosen, activations):
             cache = self.caches[frame.camera]
             cache.add(frame, acts)
@@ -134,8 +139,8 @@ class InferenceWorker(threading.Thread):
         if best != target:   # usually the same as last window's: one head run
             result = self.bundle.head(window, target=best)
         cache.target = best
-        self.on_timing("head", time.perf_counter() - started)
+        self.measure.head_ran(time.perf_counter() - started)
         cache.since_head = 0
-        self.on_analysis(Analysis(camera, tuple(f.seq for f in frames), tuple(f.ts for f in frames),
+        self.decide(Analysis(camera, tuple(f.seq for f in frames), tuple(f.ts for f in frames),
                                   result.probs, result.cam, result.cam_class, time.monotonic(),
                                   tuple(f.wall for f in frames), frames[-1].image))
