@@ -28,6 +28,7 @@ import numpy as np
 from benchmarks.machine import emit, machine_info
 from evaluation import synth
 from streamer.inference.bundle import read_manifest
+from streamer.inference.providers import parse_providers
 from streamer.config import parse_config
 from streamer.monitor import build_monitor
 
@@ -259,7 +260,7 @@ def main(argv=None) -> int:
                         for n in counts:
                             run = {"backbone": backbone, "source": kind, "resolution": resolution or "file",
                                    **isolated(run_once, str(bundle), source, n, seconds, workdir,
-                                              args.providers.split(","))}
+                                              list(parse_providers(args.providers)))}
                             runs.append({**run, "shortfalls": shortfalls(run)})
                             if runs[-1]["shortfalls"]:
                                 break   # this machine's limit is reached

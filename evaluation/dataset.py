@@ -3,7 +3,6 @@ windows, split. Free of TensorFlow: the trainer streams from it, the evaluator r
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,12 +10,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from evaluation import sidecar
+from evaluation.sidecar import Box
 from streamer.inference.frames import sample_indices, to_model_input
 
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".mpg", ".mpeg"}
-Box = tuple[int, int, int, int]
 
 
 class DatasetError(Exception):
@@ -67,18 +67,12 @@ def probe_video(path: Path) -> tuple[float, int, int, int]:
 
 
 def read_sidecar(path: Path) -> tuple[tuple[int, int] | None, dict[int, list[Box]] | None]:
-    """The ground truth next to a clip (same stem, .json): event frame range and boxes per frame."""
-    side = path.with_suffix(".json")
-    if not side.is_file():
-        return None, None
+    """The ground truth next to a clip: event frame range and boxes per frame (None, None without)."""
     try:
-        data = json.loads(side.read_text())
-        event = data.get("event")
-        span = (int(event["start"]), int(event["end"])) if event else None
-        boxes = {int(k): [tuple(int(v) for v in b) for b in bs] for k, bs in data.get("boxes", {}).items()}
-    except (ValueError, KeyError, TypeError) as err:
-        raise DatasetError(f"{side}: bad ground-truth sidecar ({err})") from None
-    return span, boxes
+        truth = sidecar.read(path)
+    except ValueError as err:
+        raise DatasetError(str(err)) from None
+    return (truth.event, truth.boxes) if truth else (None, None)
 
 
 def open_clip(path: str | Path, label: int = -1) -> Clip:
@@ -157,6 +151,21 @@ def clip_windows(clip: Clip, frames: int, sample_fps: float, hop_seconds: float)
         windows.append(indices)
         start += hop
     return windows
+
+
+def window_at(clip: Clip, frames: int, sample_fps: float, start_frame: int) -> list[int]:
+    """Frame numbers of the window of `frames` frames at sample_fps that starts at start_frame:
+    the one home of window sampling outside a data set's planner, and of the message when the
+    clip has no room for it."""
+    window = sample_indices(clip.fps, sample_fps, start_frame, frames)
+    if start_frame < 0 or window[-1] >= clip.frames:
+        span = (frames - 1) / sample_fps
+        latest = (clip.frames - 1) / clip.fps - span
+        room = (f"it must start between 0 and {latest:.1f} s" if latest >= 0
+                else f"the clip has {clip.frames / clip.fps:.1f} s")
+        raise DatasetError(f"{clip.path}: a window is {frames} frames at {sample_fps:g} fps ({span:.1f} s); {room}, "
+                           f"asked at {start_frame / clip.fps:.1f} s")
+    return window
 
 
 def decode(path: Path, wanted: set[int], size: tuple[int, int] | None):

@@ -118,8 +118,25 @@ def format_report(report: dict) -> str:
         lines.append(f"{name:<12}" + "".join(f"{v:>10}" for v in row))
     if report.get("explanation"):
         lines += ["", f"{report.get('cam', 'Grad-CAM')} on anomaly frames (margin {report['margin_px']} px)",
-                  f"{'':<12}{'frames':>8}{'pointing':>10}{'energy':>8}{'centre':>8}{'random':>8}"]
-        for key, e in report["explanation"].items():
-            lines.append(f"{key:<12}{e['frames']:>8}{e['pointing_game']:>10.3f}{e['energy_in_box']:>8.3f}"
-                         f"{e['centre_prior']:>8.3f}{e['random_point']:>8.3f}")
+                  format_table(pointing_table(report["explanation"], "class"))]
     return "\n".join(lines)
+
+
+POINTING_COLUMNS = ("frames", "pointing game", "energy in box", "centre prior", "random point")
+
+
+def pointing_table(summaries: dict[str, dict], first_column: str) -> list[list]:
+    """The pointing-game table, header first: one row per entry of Pointing.summary()s (a class, a
+    method), with the baselines beside it. Text and HTML reports both draw this one."""
+    rows: list[list] = [[first_column, *POINTING_COLUMNS]]
+    rows += [[name, s["frames"], s["pointing_game"], s["energy_in_box"], s["centre_prior"], s["random_point"]]
+             for name, s in summaries.items()]
+    return rows
+
+
+def format_table(rows: list[list]) -> str:
+    """Rows as aligned plain text: the first column left, numbers right, floats to 3 decimals."""
+    cells = [[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                     for row in cells)

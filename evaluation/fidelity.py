@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-Box = tuple[int, int, int, int]
+from evaluation.sidecar import Box
 
 
 

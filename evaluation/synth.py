@@ -11,7 +11,6 @@ runtime-only install can make the demo footage.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -20,10 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from evaluation import sidecar as sidecar_file
+from evaluation.sidecar import Box
+
 CLASSES = ("normal", "fight", "shooting")
 NORMAL, FIGHT, SHOOTING = CLASSES
-SIDE_SUFFIX = ".json"
-Box = tuple[int, int, int, int]
 
 
 @dataclass
@@ -372,7 +372,7 @@ def write_clip(path: Path, frames: Iterator[tuple[np.ndarray, list[Box]]], fps: 
     sidecar = {"label": label, "fps": fps, "frames": count, "size": list(size),
                "event": None if event_span is None else {"start": event_span[0], "end": event_span[1]},
                "boxes": boxes}
-    path.with_suffix(SIDE_SUFFIX).write_text(json.dumps(sidecar))
+    sidecar_file.write(path, sidecar)
     return sidecar
 
 
@@ -462,5 +462,5 @@ def make_demo(path: str | Path, seed: int = DEMO_SEED, width: int = 1280, height
         start += n
     sidecar = write_clip(path, frames(), fps, "demo", (width, height))
     sidecar["events"] = spans
-    path.with_suffix(SIDE_SUFFIX).write_text(json.dumps(sidecar))
+    sidecar_file.write(path, sidecar)
     return sidecar

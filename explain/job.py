@@ -11,7 +11,9 @@ from explain import report
 from explain.windows import (METHOD_LABELS, METHODS, Explainer, ExplainError, check_methods, choose_windows,
                             compare_methods, compare_models, explain_clip, open_video)
 from explain.features import filter_images, maximise_activation, strongest_channels
+from evaluation import sidecar
 from evaluation.dataset import Clip, DatasetError, index_dataset
+from evaluation.evaluate import format_table, pointing_table
 
 READING = [
     "Every map is drawn over the very frame it explains. Heatmap and contours share one colour scale "
@@ -48,9 +50,8 @@ def window_sections(result, classes, names: dict[str, str], compare_name: str | 
     """The HTML section of one explained window."""
     top = int(np.argmax(result.probs))
     table = [["class", "probability"]] + [[c, f"{float(p):.3f}"] for c, p in zip(classes, result.probs)]
-    pointing = [["method (ground truth)", "frames", "pointing game", "energy in box", "centre prior", "random point"]]
-    pointing += [[METHOD_LABELS.get(m, m), s["frames"], s["pointing_game"], s["energy_in_box"], s["centre_prior"],
-                  s["random_point"]] for m, s in ((m, p.summary()) for m, p in result.pointing.items())]
+    pointing = pointing_table({METHOD_LABELS.get(m, m): p.summary() for m, p in result.pointing.items()},
+                              "method (ground truth)")
     text = [f"Frames {result.frames[0]}..{result.frames[-1]} ({result.times[0]:.2f} to {result.times[-1]:.2f} s). "
             f"The model says {classes[top]} ({float(result.probs[top]):.2f}); the maps explain "
             f"{classes[result.target]}."]
@@ -157,9 +158,8 @@ def run_compare_methods(opts: ExplainOptions) -> dict[str, dict]:
 
 
 def labelled_clip(clip: Clip, classes: tuple[str, ...]) -> Clip:
-    import json
-
-    label = json.loads(clip.path.with_suffix(".json").read_text()).get("label") if clip.boxes else None
+    truth = sidecar.read(clip.path) if clip.boxes else None
+    label = truth.label if truth else None
     if label not in classes:
         raise ExplainError(f"{clip.path}: --compare-methods needs a clip with ground truth labelled as one "
                            f"of {list(classes)} (a vigil synth clip), found {label!r}")
@@ -168,8 +168,4 @@ def labelled_clip(clip: Clip, classes: tuple[str, ...]) -> Clip:
 
 
 def format_methods(table: dict[str, dict]) -> str:
-    lines = [f"{'method':<28}{'frames':>8}{'pointing':>10}{'energy':>8}{'centre':>8}{'random':>8}"]
-    for name, s in table.items():
-        lines.append(f"{METHOD_LABELS.get(name, name):<28}{s['frames']:>8}{s['pointing_game']:>10.3f}"
-                     f"{s['energy_in_box']:>8.3f}{s['centre_prior']:>8.3f}{s['random_point']:>8.3f}")
-    return "\n".join(lines)
+    return format_table(pointing_table({METHOD_LABELS.get(name, name): s for name, s in table.items()}, "method"))

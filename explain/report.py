@@ -15,14 +15,15 @@ import cv2
 import numpy as np
 
 from evaluation import fidelity
+from explain.windows import PIXEL_METHODS
+from streamer.config import OverlayConfig
 from streamer.display import maps
 from streamer.inference.bundle import CAM_DEFINITIONS
 from streamer.display.drawing import FONT, Panel, draw_contours, draw_heatmap, draw_panel, unit_cam
 
 TILE_WIDTH = 192
-LEVELS = (0.3, 0.5, 0.7, 0.9)
+LEVELS = OverlayConfig().contour_levels     # the monitor's contours, drawn the same here
 LABEL_WIDTH = 170
-PIXEL_METHODS = ("saliency", "smoothgrad")
 
 
 def resize_to_width(image: np.ndarray, width: int, interpolation=cv2.INTER_AREA) -> np.ndarray:

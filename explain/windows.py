@@ -19,7 +19,7 @@ from models.convrnn import split_convrnn
 from evaluation import fidelity
 from streamer.display import maps
 from streamer.inference.bundle import KERAS_FILE, BundleError, Manifest, read_manifest
-from evaluation.dataset import Clip, DatasetError, clip_windows, iter_window_frames, open_clip
+from evaluation.dataset import Clip, DatasetError, clip_windows, iter_window_frames, open_clip, window_at
 from evaluation.evaluate import Pointing
 from streamer.inference.frames import sample_indices, to_model_input
 from evaluation.progress import progress
@@ -175,14 +175,12 @@ def windows_of(explainer: Explainer, clip: Clip, hop_seconds: float) -> list[lis
     return windows
 
 
-def window_at(explainer: Explainer, clip: Clip, start_seconds: float) -> list[int]:
+def window_of(explainer: Explainer, clip: Clip, start_seconds: float) -> list[int]:
     m = explainer.manifest
-    window = sample_indices(clip.fps, m.sample_fps, int(round(start_seconds * clip.fps)), m.frames)
-    if start_seconds < 0 or window[-1] >= clip.frames:
-        latest = (clip.frames - 1) / clip.fps - explainer.window_span()
-        raise ExplainError(f"--start {start_seconds:g}: a window must start between 0 and {max(latest, 0):.1f} s "
-                           f"in {clip.path}")
-    return window
+    try:
+        return window_at(clip, m.frames, m.sample_fps, int(round(start_seconds * clip.fps)))
+    except DatasetError as err:
+        raise ExplainError(f"--start {start_seconds:g}: {err}") from None
 
 
 def suspicion(explainer: Explainer, clip: Clip, windows: list[list[int]]) -> list[float]:
@@ -208,7 +206,7 @@ def choose_windows(explainer: Explainer, clip: Clip, hop_seconds: float, index: 
     """(index, frame numbers) of the windows to explain: the asked one, all of them, or by
     default the most suspicious one (highest anomaly probability) — what an investigator opens."""
     if start is not None:
-        return [(0, window_at(explainer, clip, start))]
+        return [(0, window_of(explainer, clip, start))]
     windows = windows_of(explainer, clip, hop_seconds)
     if every:
         return list(enumerate(windows))
@@ -240,10 +238,10 @@ def compare_models(others: list[Explainer], clip: Clip, start_frame: int, target
     rows = []
     for other in others:
         m = other.manifest
-        window = sample_indices(clip.fps, m.sample_fps, start_frame, m.frames)
-        if window[-1] >= clip.frames:
-            rows.append({"name": other.name, "error": f"its window ({m.frames} frames at {m.sample_fps:g} fps) "
-                                                      f"runs past the end of the clip"})
+        try:
+            window = window_at(clip, m.frames, m.sample_fps, start_frame)
+        except DatasetError as err:
+            rows.append({"name": other.name, "error": str(err)})
             continue
         target = other.class_index(target_name) if target_name in m.classes else None
         _, images = next(iter_window_frames(clip.path, [window]))

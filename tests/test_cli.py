@@ -67,7 +67,7 @@ def test_inspect_on_real_cctv_footage(tiny_bundle):
 
 
 @pytest.mark.parametrize("make,message", [
-    (lambda d: write_video(d / "short.mp4", frames=6), r"short\.mp4: 2 frames at 5\.0 fps, a window needs 3"),
+    (lambda d: write_video(d / "short.mp4", frames=6), r"short\.mp4: a window is 3 frames at 5 fps \(0\.4 s\); the clip has 0\.2 s"),
     (lambda d: write_junk(d / "junk.mp4"), r"junk\.mp4: cannot open video"),
 ])
 def test_inspect_bad_video_is_one_line(tiny_bundle, tmp_path, make, message):

@@ -89,15 +89,10 @@ def cmd_export(args) -> int:
 def read_window(video: str, frames: int, size: tuple[int, int], fps: float) -> np.ndarray:
     """T frames of a video, sampled at the model's fps and resized to its input, the way the
     trainer and the monitor do it: uint8 BGR."""
-    from evaluation.dataset import DatasetError, probe_video, read_frames
-    from streamer.inference.frames import sample_indices
+    from evaluation.dataset import DatasetError, open_clip, read_frames, window_at
 
     try:
-        native, count, _, _ = probe_video(Path(video))
-        indices = sample_indices(native, fps, 0, frames)
-        if indices[-1] >= count:
-            available = sum(i < count for i in indices)
-            raise ValueError(f"{video}: {available} frames at {fps} fps, a window needs {frames}")
+        indices = window_at(open_clip(video), frames, fps, 0)
         window = read_frames(Path(video), indices, size)
     except DatasetError as err:
         raise ValueError(str(err)) from None
@@ -107,9 +102,10 @@ def read_window(video: str, frames: int, size: tuple[int, int], fps: float) -> n
 def cmd_inspect(args) -> int:
     """Open a bundle with the runtime alone and explain one window: proves the bundle end to end."""
     from streamer.inference.bundle import BundleError, open_bundle
+    from streamer.inference.providers import parse_providers
 
     try:
-        bundle = open_bundle(args.bundle, providers=tuple(args.providers.split(",")))
+        bundle = open_bundle(args.bundle, providers=parse_providers(args.providers))
     except (BundleError, ValueError) as err:
         print(f"vigil inspect: {err}", file=sys.stderr)
         return 1
@@ -180,11 +176,12 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from streamer.inference.bundle import BundleError, open_bundle
+    from streamer.inference.providers import parse_providers
     from evaluation.dataset import DatasetError, index_dataset
     from evaluation.evaluate import evaluate, format_report
 
     try:
-        bundle = open_bundle(args.bundle, providers=tuple(args.providers.split(",")))
+        bundle = open_bundle(args.bundle, providers=parse_providers(args.providers))
         m = bundle.manifest
         data = index_dataset(args.data, m.normal_class, classes=m.classes)
         report = evaluate(bundle, data, hop_seconds=args.hop, margin=args.margin)

@@ -24,6 +24,16 @@ PROVIDERS = {
 GPU_PROVIDERS = {PROVIDERS["tensorrt"], PROVIDERS["cuda"]}
 
 
+def parse_providers(text: str) -> tuple[str, ...]:
+    """A command line's --providers ("tensorrt,cuda,cpu") -> names, checked: the one home of that
+    format (the config gives an array)."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in PROVIDERS]
+    if not names or unknown:
+        raise ValueError(f"--providers: expected comma-separated names from {list(PROVIDERS)}, got {text!r}")
+    return names
+
+
 @functools.cache
 def nvidia_driver_present() -> bool:
     """onnxruntime-gpu lists CUDA and TensorRT on any machine; without the NVIDIA driver asking
