@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 DEMO_VIDEO ?= build/demo.mp4
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test venv-runtime venv-all clean
+.PHONY: run test lint venv-runtime venv-all clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: venv-runtime $(DEMO_VIDEO)
 
 test: venv-all
 	$(BIN)/python -m pytest -q
+
+# Ruff, configured in pyproject.toml: formatting and lint (CI runs it after the tests).
+lint: venv-all
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf build alerts .pytest_cache

@@ -23,8 +23,13 @@ class BoundRun:
     """One session call with its inputs placed on the device once; each call then moves no input
     bytes. fetch=True copies the bound outputs back to the host, as a caller that reads them must."""
 
-    def __init__(self, session: ort.InferenceSession, feeds: dict[str, np.ndarray], outputs: list[str],
-                 fetch: bool = True):
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        feeds: dict[str, np.ndarray],
+        outputs: list[str],
+        fetch: bool = True,
+    ):
         self.session, self.fetch = session, fetch
         device = session_device(session)
         self.inputs = {name: upload(array, device) for name, array in feeds.items()}  # kept alive

@@ -23,8 +23,9 @@ def _observed_shapes(model: onnx.ModelProto, names: list[str]) -> dict[str, list
     model = onnx.ModelProto.FromString(model.SerializeToString())
     del model.graph.output[:]
     model.graph.output.extend(helper.make_empty_tensor_value_info(name) for name in names)
-    session = ort.InferenceSession(model.SerializeToString(), sess_options=session_options(),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model.SerializeToString(), sess_options=session_options(), providers=["CPUExecutionProvider"]
+    )
     feeds = {}
     for graph_input in session.get_inputs():
         shape = [d if isinstance(d, int) else 1 for d in graph_input.shape]
@@ -46,7 +47,7 @@ def multiply_adds(path: str | Path) -> int:
     for node in counted:
         a, b, out = (shapes[name] for name in (node.input[0], node.input[1], node.output[0]))
         if node.op_type == "Conv":
-            total += math.prod(out) * math.prod(b[1:])     # each output: C/groups x kh x kw
+            total += math.prod(out) * math.prod(b[1:])  # each output: C/groups x kh x kw
         else:
             transposed = node.op_type == "Gemm" and any(x.name == "transA" and x.i for x in node.attribute)
             total += math.prod(out) * (a[-2] if transposed else a[-1])
@@ -59,8 +60,13 @@ def matmul_model(weights: np.ndarray) -> bytes:
     n = weights.shape[0]
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, weights.shape[1]])
-    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "matmul", [x], [y],
-                              initializer=[numpy_helper.from_array(weights.astype(np.float32), "w")])
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "matmul",
+        [x],
+        [y],
+        initializer=[numpy_helper.from_array(weights.astype(np.float32), "w")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model.SerializeToString()
@@ -75,8 +81,11 @@ def matmul_gflops(provider: str, n: int, repeats: int = 5) -> float:
     from streamer.inference.providers import PROVIDERS, session_options
 
     rng = np.random.default_rng(0)
-    session = ort.InferenceSession(matmul_model(rng.standard_normal((n, n), np.float32)),
-                                   sess_options=session_options(), providers=[PROVIDERS[provider]])
+    session = ort.InferenceSession(
+        matmul_model(rng.standard_normal((n, n), np.float32)),
+        sess_options=session_options(),
+        providers=[PROVIDERS[provider]],
+    )
     run = BoundRun(session, {"x": rng.standard_normal((n, n), np.float32)}, ["y"], fetch=False)
     run()
     best = math.inf
@@ -84,4 +93,4 @@ def matmul_gflops(provider: str, n: int, repeats: int = 5) -> float:
         started = time.perf_counter()
         run()
         best = min(best, time.perf_counter() - started)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9

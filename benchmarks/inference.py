@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from benchmarks.device import BoundRun, session_device, upload
 from benchmarks.flops import matmul_gflops, multiply_adds
 from benchmarks.machine import emit, machine_info
@@ -72,17 +71,20 @@ def tensorflow_timings(model, window: np.ndarray, activations: np.ndarray, repea
     (traced once, as a serving loop would), and a plain Keras call on the whole window."""
     import tensorflow as tf
 
-    from models.convrnn import split_convrnn
     from models.cams.head import explain_head
+    from models.convrnn import split_convrnn
 
     backbone, head = split_convrnn(model)
     backbone_fn = tf.function(lambda x: backbone(x, training=False))
     head_fn = tf.function(lambda a, t: explain_head(head, a, t))
     frame, acts, target = tf.constant(window[:1]), tf.constant(activations[None]), tf.constant([-1])
-    return {"backbone_ms_per_frame": round(timed(lambda: backbone_fn(frame).numpy(), repeats) * 1e3, 3),
-            "head_explained_ms": round(timed(lambda: head_fn(acts, target)["cam"].numpy(), repeats) * 1e3, 3),
-            "keras_call_window_logits_ms": round(timed(lambda: np.asarray(model(window[None], training=False)),
-                                                       max(3, repeats // 3)) * 1e3, 3)}
+    return {
+        "backbone_ms_per_frame": round(timed(lambda: backbone_fn(frame).numpy(), repeats) * 1e3, 3),
+        "head_explained_ms": round(timed(lambda: head_fn(acts, target)["cam"].numpy(), repeats) * 1e3, 3),
+        "keras_call_window_logits_ms": round(
+            timed(lambda: np.asarray(model(window[None], training=False)), max(3, repeats // 3)) * 1e3, 3
+        ),
+    }
 
 
 def batch_throughput(session, frames: np.ndarray, batches: list[int], repeats: int) -> dict:
@@ -91,7 +93,7 @@ def batch_throughput(session, frames: np.ndarray, batches: list[int], repeats: i
     out = {}
     for b in batches:
         batch = np.resize(frames, (b, *frames.shape[1:]))
-        out[str(b)] = round(b / timed(lambda: session.run(None, {name: batch}), repeats), 2)
+        out[str(b)] = round(b / timed(lambda batch=batch: session.run(None, {name: batch}), repeats), 2)
     return out
 
 
@@ -104,9 +106,12 @@ def device_resident_cache(bundle, activations: np.ndarray, repeats: int) -> dict
     device = session_device(session)
     window = activations[None].astype(np.float32)
     bound = BoundRun(session, {ACTIVATIONS: window}, HEAD_READ)
-    return {"device": device, "cache_window_mb": round(window.nbytes / 2 ** 20, 2),
-            "cache_upload_ms": round(timed(lambda: upload(window, device), repeats) * 1e3, 3),
-            "head_explained_bound_ms": round(timed(bound, repeats) * 1e3, 3)}
+    return {
+        "device": device,
+        "cache_window_mb": round(window.nbytes / 2**20, 2),
+        "cache_upload_ms": round(timed(lambda: upload(window, device), repeats) * 1e3, 3),
+        "head_explained_bound_ms": round(timed(bound, repeats) * 1e3, 3),
+    }
 
 
 def arithmetic(backbone_path: Path, per_frame_s: float, provider: str, quick: bool) -> dict:
@@ -115,13 +120,25 @@ def arithmetic(backbone_path: Path, per_frame_s: float, provider: str, quick: bo
     achieved = 2 * macs / per_frame_s / 1e9
     size = 128 if quick else (8192 if provider in ("cuda", "tensorrt") else 3072)
     ceiling = matmul_gflops("cpu" if provider == "cpu" else "cuda", size)
-    return {"backbone_gmacs_per_frame": round(macs / 1e9, 4), "backbone_gflops_per_s": round(achieved, 1),
-            "matmul_gflops_per_s": round(ceiling, 1), "matmul_size": size,
-            "backbone_fraction_of_matmul": round(achieved / ceiling, 3)}
+    return {
+        "backbone_gmacs_per_frame": round(macs / 1e9, 4),
+        "backbone_gflops_per_s": round(achieved, 1),
+        "matmul_gflops_per_s": round(ceiling, 1),
+        "matmul_size": size,
+        "backbone_fraction_of_matmul": round(achieved / ceiling, 3),
+    }
 
 
-def bench_provider(bundle_dir: Path, logits_path: Path, window: np.ndarray, provider: str, strides: list[int],
-                   repeats: int, batches: list[int], quick: bool = False) -> dict:
+def bench_provider(
+    bundle_dir: Path,
+    logits_path: Path,
+    window: np.ndarray,
+    provider: str,
+    strides: list[int],
+    repeats: int,
+    batches: list[int],
+    quick: bool = False,
+) -> dict:
     """Every per-window cost on one execution provider ("cpu", "cuda", "tensorrt", "tensorrt-fp16"),
     side by side."""
     from streamer.inference.bundle import BACKBONE_FILE, HEAD_THREADS, open_bundle
@@ -132,33 +149,45 @@ def bench_provider(bundle_dir: Path, logits_path: Path, window: np.ndarray, prov
     # TensorRT builds its engines during warm-up (minutes, once; then from the disk cache)
     bundle = open_bundle(bundle_dir, providers=(name,), tensorrt_fp16=fp16)
     first_call = time.perf_counter() - started
-    logits_session = create_session(logits_path, (name,), threads=HEAD_THREADS, tensorrt_fp16=fp16)  # as the head
+    logits_session = create_session(
+        logits_path, (name,), threads=HEAD_THREADS, tensorrt_fp16=fp16
+    )  # as the head
     frames = len(window)
     activations = bundle.backbone(window)
     per_frame = timed(lambda: bundle.backbone(window[:1]), repeats)
     head_explained = timed(lambda: bundle.head(activations), repeats)
     head_logits = timed(lambda: logits_session.run(["logits"], {"activations": activations[None]}), repeats)
     naive = timed(lambda: bundle.head(bundle.backbone(window)), max(3, repeats // 3))
-    result = {"provider": bundle.provider + (FP16_SUFFIX if fp16 and bundle.provider == "tensorrt" else ""),
-              "asked": provider, "open_and_warm_up_s": round(first_call, 2),
-              "activation_shape": list(bundle.manifest.activation_shape),
-              "backbone_ms_per_frame": round(per_frame * 1e3, 3),
-              "head_explained_ms": round(head_explained * 1e3, 3), "head_logits_only_ms": round(head_logits * 1e3, 3),
-              "explanation_overhead_head": round(head_explained / head_logits, 3),
-              "naive_window_ms": round(naive * 1e3, 3), "cached": {}}
+    result = {
+        "provider": bundle.provider + (FP16_SUFFIX if fp16 and bundle.provider == "tensorrt" else ""),
+        "asked": provider,
+        "open_and_warm_up_s": round(first_call, 2),
+        "activation_shape": list(bundle.manifest.activation_shape),
+        "backbone_ms_per_frame": round(per_frame * 1e3, 3),
+        "head_explained_ms": round(head_explained * 1e3, 3),
+        "head_logits_only_ms": round(head_logits * 1e3, 3),
+        "explanation_overhead_head": round(head_explained / head_logits, 3),
+        "naive_window_ms": round(naive * 1e3, 3),
+        "cached": {},
+    }
     for stride in strides:
         new = window[:stride]
-        cached = timed(lambda: (bundle.backbone(new), bundle.head(activations)), repeats)
-        result["cached"][str(stride)] = {"window_ms": round(cached * 1e3, 3),
-                                         "speedup_vs_naive": round(naive / cached, 2), "ideal": frames / stride}
+        cached = timed(lambda new=new: (bundle.backbone(new), bundle.head(activations)), repeats)
+        result["cached"][str(stride)] = {
+            "window_ms": round(cached * 1e3, 3),
+            "speedup_vs_naive": round(naive / cached, 2),
+            "ideal": frames / stride,
+        }
     # Explanation overhead on the whole per-window cost at stride 4 (what a camera really pays).
     stride = 4 if 4 in strides else strides[0]
     result["explanation_overhead_window"] = round(
-        (stride * per_frame + head_explained) / (stride * per_frame + head_logits), 3)
+        (stride * per_frame + head_explained) / (stride * per_frame + head_logits), 3
+    )
     result["device_resident_cache"] = device_resident_cache(bundle, activations, repeats)
     result["arithmetic"] = arithmetic(bundle_dir / BACKBONE_FILE, per_frame, bundle.provider, quick)
-    result["backbone_frames_per_s_by_batch"] = batch_throughput(bundle.session(BACKBONE_FILE), window, batches,
-                                                                max(3, repeats // 3))
+    result["backbone_frames_per_s_by_batch"] = batch_throughput(
+        bundle.session(BACKBONE_FILE), window, batches, max(3, repeats // 3)
+    )
     return result
 
 
@@ -166,12 +195,26 @@ def ms_by_threads(path: Path, feeds: dict, threads: list[int], repeats: int) -> 
     """Milliseconds per CPU call of one graph at each ORT intra-op thread count."""
     from streamer.inference.providers import create_session
 
-    return {str(n): round(timed(lambda s=create_session(path, ("cpu",), threads=n): s.run(None, feeds), repeats)
-                          * 1e3, 3) for n in threads}
+    return {
+        str(n): round(
+            timed(lambda s=create_session(path, ("cpu",), threads=n): s.run(None, feeds), repeats) * 1e3, 3
+        )
+        for n in threads
+    }
 
 
-def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeats: int, workdir: Path,
-                   batches: list[int], threads: list[int], providers: list[str], quick: bool = False) -> list[dict]:
+def bench_backbone(
+    name: str,
+    frames: int,
+    size: int,
+    strides: list[int],
+    repeats: int,
+    workdir: Path,
+    batches: list[int],
+    threads: list[int],
+    providers: list[str],
+    quick: bool = False,
+) -> list[dict]:
     """One exported model, timed on each provider; on the CPU also per thread count and in TF."""
     import keras
 
@@ -188,22 +231,29 @@ def bench_backbone(name: str, frames: int, size: int, strides: list[int], repeat
     for provider in providers:
         try:
             choose_providers((provider_entry(provider)[0],))
-        except ValueError as err:   # e.g. CUDA asked for on a machine without a GPU: say so, go on
+        except ValueError as err:  # e.g. CUDA asked for on a machine without a GPU: say so, go on
             results.append({"backbone": name, "asked": provider, "skipped": str(err)})
             continue
-        result = {"backbone": name, "frames": frames, "input_size": size,
-                  **bench_provider(bundle_dir, logits_path, window, provider, strides, repeats, batches, quick)}
+        result = {
+            "backbone": name,
+            "frames": frames,
+            "input_size": size,
+            **bench_provider(bundle_dir, logits_path, window, provider, strides, repeats, batches, quick),
+        }
         if result["provider"] == "cpu":
             activations = np.asarray(model.get_layer("time_distributed").layer(window, training=False))
             result["backbone_ms_per_frame_by_threads"] = ms_by_threads(
-                bundle_dir / "backbone.onnx", {"frames": window[:1]}, threads, repeats)
+                bundle_dir / "backbone.onnx", {"frames": window[:1]}, threads, repeats
+            )
             result["head_explained_ms_by_threads"] = ms_by_threads(
-                bundle_dir / "head.onnx", {"activations": activations[None]}, threads, repeats)
+                bundle_dir / "head.onnx", {"activations": activations[None]}, threads, repeats
+            )
             tf_times = tensorflow_timings(model, window, activations, repeats)
             result["tensorflow"] = tf_times
             result["tensorflow_over_onnxruntime"] = {
                 "backbone": round(tf_times["backbone_ms_per_frame"] / result["backbone_ms_per_frame"], 2),
-                "head_explained": round(tf_times["head_explained_ms"] / result["head_explained_ms"], 2)}
+                "head_explained": round(tf_times["head_explained_ms"] / result["head_explained_ms"], 2),
+            }
         results.append(result)
     return results
 
@@ -214,10 +264,13 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--strides", default="1,4,8")
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--providers", default="cpu",
-                        help="e.g. tensorrt-fp16,tensorrt,cuda,cpu: each is timed")
+    parser.add_argument(
+        "--providers", default="cpu", help="e.g. tensorrt-fp16,tensorrt,cuda,cpu: each is timed"
+    )
     parser.add_argument("--batches", default="1,2,4,8,16,32", help="backbone batch sizes")
-    parser.add_argument("--threads", default=None, help="ORT intra-op threads to try (default: 1 and all cores)")
+    parser.add_argument(
+        "--threads", default=None, help="ORT intra-op threads to try (default: 1 and all cores)"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the script runs")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
@@ -231,8 +284,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.backbones.split(","):
             size = 32 if args.quick else DEFAULT_SIZES[name]
-            results += bench_backbone(name, frames, size, strides, repeats, Path(tmp), batches, threads, providers,
-                                      args.quick)
+            results += bench_backbone(
+                name, frames, size, strides, repeats, Path(tmp), batches, threads, providers, args.quick
+            )
     report = {"benchmark": "inference", "machine": machine_info(), "results": results}
     emit(report, args.out)
     return 0

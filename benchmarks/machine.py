@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
-import json
 from pathlib import Path
 
 from evaluation.versions import package_versions
@@ -26,8 +26,12 @@ def cpu_model() -> str:
 
 def gpu_name() -> str | None:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -37,8 +41,14 @@ def machine_info() -> dict:
     import onnxruntime as ort
 
     versions = package_versions(PACKAGES)
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu_name(), "python": platform.python_version(),
-            "providers_available": ort.get_available_providers(), "versions": versions}
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "gpu": gpu_name(),
+        "python": platform.python_version(),
+        "providers_available": ort.get_available_providers(),
+        "versions": versions,
+    }
 
 
 def emit(report: dict, out: str | None) -> None:

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-
 from benchmarks.machine import emit, machine_info
 from evaluation import synth
+from streamer.config import parse_config
 from streamer.inference.bundle import read_manifest
 from streamer.inference.providers import parse_providers
-from streamer.config import parse_config
 from streamer.monitor import build_monitor
 
 
@@ -55,8 +54,12 @@ def percentiles(values: list[float]) -> dict:
 
 def histogram_counts(histogram) -> dict[float, float]:
     """Cumulative count per upper bound of a Prometheus histogram, read from the registry's samples."""
-    return {float(s.labels["le"]): s.value for metric in histogram.collect() for s in metric.samples
-            if s.name.endswith("_bucket")}
+    return {
+        float(s.labels["le"]): s.value
+        for metric in histogram.collect()
+        for s in metric.samples
+        if s.name.endswith("_bucket")
+    }
 
 
 def histogram_percentiles(histogram, since: dict[float, float]) -> dict:
@@ -97,19 +100,23 @@ def camera_config(name: str, source: str) -> dict:
     return {"name": name, "source": source, "loop": True, "realtime": True}
 
 
-def run_once(bundle: str, source: str, cameras: int, seconds: float, workdir: Path,
-             providers: list[str] = ("cpu",)) -> dict:
-    data = {"model": {"bundle": bundle, "providers": list(providers)},
-            "alerts": {"directory": str(workdir / "alerts")},
-            "overlay": {"display": "headless"}, "metrics": {"enabled": False},
-            "cameras": [camera_config(f"cam{i}", source) for i in range(cameras)]}
+def run_once(
+    bundle: str, source: str, cameras: int, seconds: float, workdir: Path, providers: list[str] = ("cpu",)
+) -> dict:
+    data = {
+        "model": {"bundle": bundle, "providers": list(providers)},
+        "alerts": {"directory": str(workdir / "alerts")},
+        "overlay": {"display": "headless"},
+        "metrics": {"enabled": False},
+        "cameras": [camera_config(f"cam{i}", source) for i in range(cameras)],
+    }
     config = parse_config(data)
     monitor = build_monitor(config, threading.Event())
     latencies: list[float] = []
     monitor.observe(lambda analysis: latencies.append(analysis.latency))
     rss = [rss_mb()]
     monitor.start()
-    warm = 3.0   # skip start-up: session warm-up and the first window filling
+    warm = 3.0  # skip start-up: session warm-up and the first window filling
     time.sleep(warm)
     latencies.clear()
     sample = monitor.metrics.registry.get_sample_value
@@ -122,28 +129,41 @@ def run_once(bundle: str, source: str, cameras: int, seconds: float, workdir: Pa
         rss.append(rss_mb())
     elapsed, cpu = time.monotonic() - t0, cpu_seconds() - cpu0
     drops = dropped_by_reason(monitor.metrics.frames_dropped)
-    analysed = {n: ((sample("vigil_frames_analysed_total", {"camera": n}) or 0) - start_counts[n]) / elapsed
-                for n in names}
+    analysed = {
+        n: ((sample("vigil_frames_analysed_total", {"camera": n}) or 0) - start_counts[n]) / elapsed
+        for n in names
+    }
     overlay_ms = histogram_percentiles(monitor.metrics.draw_seconds, since=draws_before)
     monitor.shutdown()
     m = monitor.bundle.manifest
-    return {"cameras": cameras, "provider": monitor.bundle.provider, "seconds": round(elapsed, 1), "model_fps": m.sample_fps,
-            "analysed_fps_per_camera": round(float(np.mean(list(analysed.values()))), 2),
-            "drops": drops, "analysis_drops": drops.get("analysis_backlog", 0) + drops.get("analysis_ring", 0),
-            "window_span_s": round((m.frames - 1) / m.sample_fps, 2),
-            "decision_latency_ms": percentiles(latencies),
-            "overlay_ms_per_frame": overlay_ms,
-            "cpu_percent": round(100 * cpu / elapsed, 1),
-            "rss_mb": {"start": round(rss[0]), "end": round(rss[-1]), "max": round(max(rss)),
-                       # every 10 s after warm-up: flat means no leak over the run
-                       "every_10s": [round(v) for v in rss[1::10]]}}
+    return {
+        "cameras": cameras,
+        "provider": monitor.bundle.provider,
+        "seconds": round(elapsed, 1),
+        "model_fps": m.sample_fps,
+        "analysed_fps_per_camera": round(float(np.mean(list(analysed.values()))), 2),
+        "drops": drops,
+        "analysis_drops": drops.get("analysis_backlog", 0) + drops.get("analysis_ring", 0),
+        "window_span_s": round((m.frames - 1) / m.sample_fps, 2),
+        "decision_latency_ms": percentiles(latencies),
+        "overlay_ms_per_frame": overlay_ms,
+        "cpu_percent": round(100 * cpu / elapsed, 1),
+        "rss_mb": {
+            "start": round(rss[0]),
+            "end": round(rss[-1]),
+            "max": round(max(rss)),
+            # every 10 s after warm-up: flat means no leak over the run
+            "every_10s": [round(v) for v in rss[1::10]],
+        },
+    }
 
 
 def generated_scene(workdir: Path, resolution: str, quick: bool) -> Path:
     width, height = (int(v) for v in resolution.split("x"))
     video = workdir / f"scene-{resolution}.mp4"
-    synth.make_demo(video, seed=11, width=width, height=height, fps=25.0,
-                    timeline=(("normal", 4.0 if quick else 20.0),))
+    synth.make_demo(
+        video, seed=11, width=width, height=height, fps=25.0, timeline=(("normal", 4.0 if quick else 20.0),)
+    )
     return video
 
 
@@ -159,8 +179,16 @@ def export_like(bundle: Path, backbone: str, workdir: Path) -> Path:
     pooling, motion = head_options(bundle)
     keras.utils.set_random_seed(0)
     size = {"vgg19": 224}.get(backbone, m.input_size[0])
-    model = build_convrnn(backbone, frames=m.frames, input_size=(size, size), classes=m.classes,
-                          normal_class=m.normal_class, sample_fps=m.sample_fps, pooling=pooling, motion=motion)
+    model = build_convrnn(
+        backbone,
+        frames=m.frames,
+        input_size=(size, size),
+        classes=m.classes,
+        normal_class=m.normal_class,
+        sample_fps=m.sample_fps,
+        pooling=pooling,
+        motion=motion,
+    )
     return export_bundle(model, workdir / f"bundle-{backbone}", verify=False)
 
 
@@ -198,10 +226,17 @@ def summarise(runs: list[dict]) -> list[dict]:
     for (backbone, resolution, source), group in groups.items():
         failed = [r for r in group if r["shortfalls"]]
         sustained = [r["cameras"] for r in group if not r["shortfalls"]]
-        summary.append({"backbone": backbone, "resolution": resolution, "source": source,
-                        "realtime_cameras": max(sustained, default=0),
-                        "next_count_fell_short": ({"cameras": failed[0]["cameras"], "by": failed[0]["shortfalls"]}
-                                                  if failed else None)})
+        summary.append(
+            {
+                "backbone": backbone,
+                "resolution": resolution,
+                "source": source,
+                "realtime_cameras": max(sustained, default=0),
+                "next_count_fell_short": (
+                    {"cameras": failed[0]["cameras"], "by": failed[0]["shortfalls"]} if failed else None
+                ),
+            }
+        )
     return summary
 
 
@@ -221,24 +256,34 @@ def sources(video: Path, rtsp: bool):
         from testbed.rtsp import RtspServer, gst_rtsp_available
 
         if not gst_rtsp_available():
-            raise SystemExit("--rtsp needs ffmpeg and GStreamer's RTSP server (Debian gir1.2-gst-rtsp-server-1.0)")
+            raise SystemExit(
+                "--rtsp needs ffmpeg and GStreamer's RTSP server (Debian gir1.2-gst-rtsp-server-1.0)"
+            )
         server = RtspServer(video)
         server.start()
-        time.sleep(2.0)          # the feeder's first keyframe
+        time.sleep(2.0)  # the feeder's first keyframe
         yield "rtsp", server.url, server
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bundle", default="models/demo")
-    parser.add_argument("--export", default="",
-                        help="also time fresh bundles of these backbones shaped like --bundle, e.g. mobilenetv2,vgg19")
+    parser.add_argument(
+        "--export",
+        default="",
+        help="also time fresh bundles of these backbones shaped like --bundle, e.g. mobilenetv2,vgg19",
+    )
     parser.add_argument("--video", help="source file (default: a generated 720p 25 fps scene)")
     parser.add_argument("--cameras", default="1,2,4,8")
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--resolutions", default="1280x720", help="generated sources, e.g. 1280x720,1920x1080")
-    parser.add_argument("--rtsp", action="store_true",
-                        help="also serve each source from a local RTSP server (GStreamer + ffmpeg) and measure that")
+    parser.add_argument(
+        "--resolutions", default="1280x720", help="generated sources, e.g. 1280x720,1920x1080"
+    )
+    parser.add_argument(
+        "--rtsp",
+        action="store_true",
+        help="also serve each source from a local RTSP server (GStreamer + ffmpeg) and measure that",
+    )
     parser.add_argument("--providers", default="cpu", help="allowed execution providers, best first")
     parser.add_argument("--quick", action="store_true", help="one camera, small video, a few seconds")
     parser.add_argument("--out")
@@ -249,27 +294,45 @@ def main(argv=None) -> int:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        bundles = [Path(args.bundle)] + [isolated(export_like, Path(args.bundle), name, workdir)
-                                         for name in filter(None, args.export.split(","))]
-        for resolution in ([None] if args.video else resolutions):
+        bundles = [Path(args.bundle)] + [
+            isolated(export_like, Path(args.bundle), name, workdir)
+            for name in filter(None, args.export.split(","))
+        ]
+        for resolution in [None] if args.video else resolutions:
             video = Path(args.video) if args.video else generated_scene(workdir, resolution, args.quick)
             for kind, source, server in sources(video, args.rtsp):
                 try:
                     for bundle in bundles:
                         backbone = read_manifest(bundle).backbone
                         for n in counts:
-                            run = {"backbone": backbone, "source": kind, "resolution": resolution or "file",
-                                   **isolated(run_once, str(bundle), source, n, seconds, workdir,
-                                              list(parse_providers(args.providers)))}
+                            run = {
+                                "backbone": backbone,
+                                "source": kind,
+                                "resolution": resolution or "file",
+                                **isolated(
+                                    run_once,
+                                    str(bundle),
+                                    source,
+                                    n,
+                                    seconds,
+                                    workdir,
+                                    list(parse_providers(args.providers)),
+                                ),
+                            }
                             runs.append({**run, "shortfalls": shortfalls(run)})
                             if runs[-1]["shortfalls"]:
-                                break   # this machine's limit is reached
+                                break  # this machine's limit is reached
                 finally:
                     if server is not None:
                         server.kill()
-    report = {"benchmark": "pipeline", "machine": machine_info(), "bundle": args.bundle,
-              "video": "generated 25 fps" if not args.video else os.path.basename(args.video),
-              "summary": summarise(runs), "runs": runs}
+    report = {
+        "benchmark": "pipeline",
+        "machine": machine_info(),
+        "bundle": args.bundle,
+        "video": "generated 25 fps" if not args.video else os.path.basename(args.video),
+        "summary": summarise(runs),
+        "runs": runs,
+    }
     emit(report, args.out)
     return 0
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")   # files only: no display on a server
+matplotlib.use("Agg")  # files only: no display on a server
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter
 
-PLAIN = FuncFormatter(lambda value, _: f"{value:g}")   # 2, 40, 1000: not 2x10^0
+PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # 2, 40, 1000: not 2x10^0
 
 
 def label(result: dict) -> str:
@@ -48,8 +48,14 @@ def plot_window_cost(report: dict, path: Path) -> None:
         names = ["naive"] + [f"stride {s}" for s in strides]
         values = [r["naive_window_ms"]] + [r["cached"][s]["window_ms"] for s in strides]
         ax.bar(names, values, color=["#999999"] + ["#3070b0"] * len(strides), label="measured")
-        ax.plot(names[1:], [r["naive_window_ms"] / r["cached"][s]["ideal"] for s in strides], "k_",
-                markersize=22, mew=2, label="ideal: naive x stride / T")
+        ax.plot(
+            names[1:],
+            [r["naive_window_ms"] / r["cached"][s]["ideal"] for s in strides],
+            "k_",
+            markersize=22,
+            mew=2,
+            label="ideal: naive x stride / T",
+        )
         for i, s in enumerate(strides, start=1):
             ax.annotate(f"{r['cached'][s]['speedup_vs_naive']}x", (i, values[i]), ha="center", va="bottom")
         plain_log_axis(ax, "y")
@@ -67,8 +73,12 @@ def plot_batch_throughput(report: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     for r in measured(report):
         batches = sorted(r["backbone_frames_per_s_by_batch"], key=int)
-        ax.plot([int(b) for b in batches], [r["backbone_frames_per_s_by_batch"][b] for b in batches], "o-",
-                label=label(r))
+        ax.plot(
+            [int(b) for b in batches],
+            [r["backbone_frames_per_s_by_batch"][b] for b in batches],
+            "o-",
+            label=label(r),
+        )
     plain_log_axis(ax, "x", base=2)
     plain_log_axis(ax, "y")
     ax.set_xlabel("frames per backbone call")
@@ -85,15 +95,25 @@ def plot_pipeline(report: dict, path: Path) -> None:
     of real time (drops or late decisions)."""
     groups: dict[str, list[dict]] = {}
     for run in report["runs"]:
-        groups.setdefault(f"{run.get('backbone', '')} {run['resolution']} {run['source']}".strip(), []).append(run)
+        groups.setdefault(
+            f"{run.get('backbone', '')} {run['resolution']} {run['source']}".strip(), []
+        ).append(run)
     fig, (latency_ax, cpu_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for name, runs in groups.items():
         cameras = [r["cameras"] for r in runs]
-        (line,) = latency_ax.plot(cameras, [r["decision_latency_ms"].get("p95", 0) for r in runs], "o-", label=name)
+        (line,) = latency_ax.plot(
+            cameras, [r["decision_latency_ms"].get("p95", 0) for r in runs], "o-", label=name
+        )
         cpu_ax.plot(cameras, [r["cpu_percent"] for r in runs], "o-", color=line.get_color())
         dropped = [r for r in runs if r.get("shortfalls", r["analysis_drops"])]
-        latency_ax.plot([r["cameras"] for r in dropped], [r["decision_latency_ms"].get("p95", 0) for r in dropped],
-                        "x", color="red", markersize=12, mew=2)
+        latency_ax.plot(
+            [r["cameras"] for r in dropped],
+            [r["decision_latency_ms"].get("p95", 0) for r in dropped],
+            "x",
+            color="red",
+            markersize=12,
+            mew=2,
+        )
     latency_ax.set_ylabel("p95 capture-to-decision latency, ms")
     cpu_ax.set_ylabel("CPU % (100 = one core)")
     for ax in (latency_ax, cpu_ax):
@@ -108,8 +128,10 @@ def plot_pipeline(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
-PLOTS = {"inference": [("window", plot_window_cost), ("batch", plot_batch_throughput)],
-         "pipeline": [("cameras", plot_pipeline)]}
+PLOTS = {
+    "inference": [("window", plot_window_cost), ("batch", plot_batch_throughput)],
+    "pipeline": [("cameras", plot_pipeline)],
+}
 
 
 def plot_file(json_path: Path, out_dir: Path | None = None) -> list[Path]:
@@ -136,7 +158,7 @@ def main(argv=None) -> int:
         try:
             for path in plot_file(report, args.out):
                 print(path)
-        except (OSError, ValueError) as err:     # json.JSONDecodeError is a ValueError
+        except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
             print(f"plot: {report}: {err}", file=sys.stderr)
             return 2
         except KeyError as err:

@@ -31,7 +31,7 @@ class Clip:
     frames: int
     width: int
     height: int
-    event: tuple[int, int] | None = None   # anomaly frame range [start, end), from the sidecar
+    event: tuple[int, int] | None = None  # anomaly frame range [start, end), from the sidecar
     boxes: dict[int, list[Box]] | None = None
 
 
@@ -39,7 +39,7 @@ class Clip:
 class Dataset:
     classes: tuple[str, ...]
     clips: tuple[Clip, ...]
-    skipped: tuple[str, ...] = ()          # one line per file left out, saying why
+    skipped: tuple[str, ...] = ()  # one line per file left out, saying why
 
 
 def probe_video(path: Path) -> tuple[float, int, int, int]:
@@ -53,9 +53,12 @@ def probe_video(path: Path) -> tuple[float, int, int, int]:
             raise DatasetError(f"{path}: cannot open video")
         fps = capture.get(cv2.CAP_PROP_FPS)
         claimed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        width, height = (
+            int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
         count = 0
-        while capture.grab():     # decodes each frame: the only count that holds
+        while capture.grab():  # decodes each frame: the only count that holds
             count += 1
     finally:
         capture.release()
@@ -92,8 +95,12 @@ def order_classes(names: list[str], normal_class: str) -> tuple[str, ...]:
     return (normal_class, *sorted(n for n in names if n != normal_class))
 
 
-def index_dataset(root: str | Path, normal_class: str = "normal", min_frames: int = 1,
-                  classes: tuple[str, ...] | None = None) -> Dataset:
+def index_dataset(
+    root: str | Path,
+    normal_class: str = "normal",
+    min_frames: int = 1,
+    classes: tuple[str, ...] | None = None,
+) -> Dataset:
     """Every readable clip of DIR/<class>/; unreadable or too short clips are skipped and listed.
 
     classes: the expected order (a model's); default: the folders, normal first.
@@ -161,10 +168,15 @@ def window_at(clip: Clip, frames: int, sample_fps: float, start_frame: int) -> l
     if start_frame < 0 or window[-1] >= clip.frames:
         span = (frames - 1) / sample_fps
         latest = (clip.frames - 1) / clip.fps - span
-        room = (f"it must start between 0 and {latest:.1f} s" if latest >= 0
-                else f"the clip has {clip.frames / clip.fps:.1f} s")
-        raise DatasetError(f"{clip.path}: a window is {frames} frames at {sample_fps:g} fps ({span:.1f} s); {room}, "
-                           f"asked at {start_frame / clip.fps:.1f} s")
+        room = (
+            f"it must start between 0 and {latest:.1f} s"
+            if latest >= 0
+            else f"the clip has {clip.frames / clip.fps:.1f} s"
+        )
+        raise DatasetError(
+            f"{clip.path}: a window is {frames} frames at {sample_fps:g} fps ({span:.1f} s); {room}, "
+            f"asked at {start_frame / clip.fps:.1f} s"
+        )
     return window
 
 
@@ -187,7 +199,9 @@ def decode(path: Path, wanted: set[int], size: tuple[int, int] | None):
         capture.release()
 
 
-def read_frames(path: Path, indices: set[int] | list[int], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
+def read_frames(
+    path: Path, indices: set[int] | list[int], size: tuple[int, int] | None
+) -> dict[int, np.ndarray]:
     """Decode a clip once, keeping the wanted frames (resized to the model input when size is given)."""
     wanted = set(indices)
     out = dict(decode(path, wanted, size))
@@ -206,7 +220,9 @@ def iter_window_frames(path: Path, windows: list[list[int]], size: tuple[int, in
         while not all(f in held for f in window):
             index, frame = next(frames, (None, None))
             if index is None:
-                raise DatasetError(f"{path}: frames {[f for f in window if f not in held]} could not be decoded")
+                raise DatasetError(
+                    f"{path}: frames {[f for f in window if f not in held]} could not be decoded"
+                )
             held[index] = frame
         yield window, {f: held[f] for f in window}
         keep_from = pending[n + 1][0] if n + 1 < len(pending) else max(held) + 1

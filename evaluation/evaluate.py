@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluation import fidelity
+from evaluation.dataset import Clip, Dataset, clip_windows, read_frames
+from evaluation.scores import classification_report
 from streamer.display import maps
 from streamer.inference.bundle import Bundle
-from evaluation.dataset import Clip, Dataset, clip_windows, read_frames
 from streamer.inference.frames import to_model_input
-from evaluation.scores import classification_report
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +46,13 @@ class Pointing:
 
     def summary(self) -> dict:
         n = max(self.frames, 1)
-        return {"frames": self.frames, "pointing_game": round(self.hits / n, 4),
-                "energy_in_box": round(self.energy / n, 4),
-                "centre_prior": round(self.centre_hits / n, 4), "random_point": round(self.random_hits / n, 4)}
+        return {
+            "frames": self.frames,
+            "pointing_game": round(self.hits / n, 4),
+            "energy_in_box": round(self.energy / n, 4),
+            "centre_prior": round(self.centre_hits / n, 4),
+            "random_point": round(self.random_hits / n, 4),
+        }
 
 
 def clip_activations(bundle: Bundle, frames: dict[int, np.ndarray], batch: int = 32) -> dict[int, np.ndarray]:
@@ -57,14 +61,15 @@ def clip_activations(bundle: Bundle, frames: dict[int, np.ndarray], batch: int =
     size = bundle.manifest.input_size
     out = {}
     for i in range(0, len(order), batch):
-        chunk = order[i:i + batch]
+        chunk = order[i : i + batch]
         acts = bundle.backbone(np.stack([to_model_input(frames[f], size) for f in chunk]))
         out.update(zip(chunk, acts))
     return out
 
 
-def evaluate_clip(bundle: Bundle, clip: Clip, hop_seconds: float, margin: int, normal: int,
-                  pointing: dict[str, Pointing]) -> tuple[list[int], list[int]]:
+def evaluate_clip(
+    bundle: Bundle, clip: Clip, hop_seconds: float, margin: int, normal: int, pointing: dict[str, Pointing]
+) -> tuple[list[int], list[int]]:
     m = bundle.manifest
     windows = clip_windows(clip, m.frames, m.sample_fps, hop_seconds)
     if not windows:
@@ -88,8 +93,9 @@ def evaluate_clip(bundle: Bundle, clip: Clip, hop_seconds: float, margin: int, n
 def evaluate(bundle: Bundle, dataset: Dataset, hop_seconds: float = 0.8, margin: int = 4) -> dict:
     """Scores of every window of every clip; CAMs explain the true class (what should be seen)."""
     if tuple(dataset.classes) != tuple(bundle.manifest.classes):
-        raise ValueError(f"classes: the bundle has {list(bundle.manifest.classes)}, "
-                         f"the data set {list(dataset.classes)}")
+        raise ValueError(
+            f"classes: the bundle has {list(bundle.manifest.classes)}, the data set {list(dataset.classes)}"
+        )
     normal = bundle.manifest.classes.index(bundle.manifest.normal_class)
     y_true, y_pred, pointing = [], [], {}
     for i, clip in enumerate(dataset.clips, 1):
@@ -108,17 +114,26 @@ def evaluate(bundle: Bundle, dataset: Dataset, hop_seconds: float = 0.8, margin:
 
 def format_report(report: dict) -> str:
     """The report as a plain-text table."""
-    lines = [f"accuracy {report['accuracy']:.3f} over {report['windows']} windows", "",
-             f"{'class':<12}{'precision':>10}{'recall':>10}{'f1':>8}{'support':>9}"]
+    lines = [
+        f"accuracy {report['accuracy']:.3f} over {report['windows']} windows",
+        "",
+        f"{'class':<12}{'precision':>10}{'recall':>10}{'f1':>8}{'support':>9}",
+    ]
     for name, s in report["per_class"].items():
         lines.append(f"{name:<12}{s['precision']:>10.3f}{s['recall']:>10.3f}{s['f1']:>8.3f}{s['support']:>9}")
-    lines += ["", "confusion (rows: true, columns: predicted)",
-              " " * 12 + "".join(f"{c[:9]:>10}" for c in report["classes"])]
+    lines += [
+        "",
+        "confusion (rows: true, columns: predicted)",
+        " " * 12 + "".join(f"{c[:9]:>10}" for c in report["classes"]),
+    ]
     for name, row in zip(report["classes"], report["confusion"]):
         lines.append(f"{name:<12}" + "".join(f"{v:>10}" for v in row))
     if report.get("explanation"):
-        lines += ["", f"{report.get('cam', 'Grad-CAM')} on anomaly frames (margin {report['margin_px']} px)",
-                  format_table(pointing_table(report["explanation"], "class"))]
+        lines += [
+            "",
+            f"{report.get('cam', 'Grad-CAM')} on anomaly frames (margin {report['margin_px']} px)",
+            format_table(pointing_table(report["explanation"], "class")),
+        ]
     return "\n".join(lines)
 
 
@@ -129,8 +144,10 @@ def pointing_table(summaries: dict[str, dict], first_column: str) -> list[list]:
     """The pointing-game table, header first: one row per entry of Pointing.summary()s (a class, a
     method), with the baselines beside it. Text and HTML reports both draw this one."""
     rows: list[list] = [[first_column, *POINTING_COLUMNS]]
-    rows += [[name, s["frames"], s["pointing_game"], s["energy_in_box"], s["centre_prior"], s["random_point"]]
-             for name, s in summaries.items()]
+    rows += [
+        [name, s["frames"], s["pointing_game"], s["energy_in_box"], s["centre_prior"], s["random_point"]]
+        for name, s in summaries.items()
+    ]
     return rows
 
 
@@ -138,5 +155,7 @@ def format_table(rows: list[list]) -> str:
     """Rows as aligned plain text: the first column left, numbers right, floats to 3 decimals."""
     cells = [[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-                     for row in cells)
+    return "\n".join(
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        for row in cells
+    )

@@ -9,7 +9,6 @@ import numpy as np
 from evaluation.sidecar import Box
 
 
-
 def peak(cam: np.ndarray) -> tuple[int, int]:
     """(x, y) of the maximum."""
     y, x = np.unravel_index(int(np.argmax(cam)), cam.shape)
@@ -28,7 +27,12 @@ def trajectory(maps_up: np.ndarray) -> tuple[list[tuple[int, int]], list[float]]
 def grow(box: Box, margin: int, size: tuple[int, int]) -> Box:
     """The box widened by margin pixels on each side, clipped to a frame of size (H, W)."""
     h, w = size
-    return (max(0, box[0] - margin), max(0, box[1] - margin), min(w - 1, box[2] + margin), min(h - 1, box[3] + margin))
+    return (
+        max(0, box[0] - margin),
+        max(0, box[1] - margin),
+        min(w - 1, box[2] + margin),
+        min(h - 1, box[3] + margin),
+    )
 
 
 def inside(point: tuple[int, int], boxes: list[Box], margin: int, size: tuple[int, int]) -> bool:
@@ -43,7 +47,7 @@ def box_mask(boxes: list[Box], size: tuple[int, int], margin: int = 0) -> np.nda
     mask = np.zeros(size, bool)
     for box in boxes:
         x0, y0, x1, y1 = grow(box, margin, size)
-        mask[y0:y1 + 1, x0:x1 + 1] = True
+        mask[y0 : y1 + 1, x0 : x1 + 1] = True
     return mask
 
 

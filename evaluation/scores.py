@@ -21,8 +21,17 @@ def classification_report(y_true, y_pred, classes: tuple[str, ...] | list[str]) 
         precision = tp / predicted if predicted else 0.0
         recall = tp / actual if actual else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = {"precision": round(precision, 4), "recall": round(recall, 4),
-                           "f1": round(f1, 4), "support": actual}
+        per_class[name] = {
+            "precision": round(precision, 4),
+            "recall": round(recall, 4),
+            "f1": round(f1, 4),
+            "support": actual,
+        }
     total = int(matrix.sum())
-    return {"accuracy": round(float(np.trace(matrix) / total), 4) if total else 0.0, "windows": total,
-            "classes": list(classes), "per_class": per_class, "confusion": matrix.tolist()}
+    return {
+        "accuracy": round(float(np.trace(matrix) / total), 4) if total else 0.0,
+        "windows": total,
+        "classes": list(classes),
+        "per_class": per_class,
+        "confusion": matrix.tolist(),
+    }

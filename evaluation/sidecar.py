@@ -20,8 +20,8 @@ SUFFIX = ".json"
 @dataclass(frozen=True)
 class GroundTruth:
     label: str | None
-    event: tuple[int, int] | None          # anomaly frame range [start, end)
-    boxes: dict[int, list[Box]]            # the actors' boxes per frame
+    event: tuple[int, int] | None  # anomaly frame range [start, end)
+    boxes: dict[int, list[Box]]  # the actors' boxes per frame
 
 
 def path_of(clip: Path) -> Path:

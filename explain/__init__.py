@@ -1,1 +1,2 @@
-"""Explanation tools for investigators and engineers: `vigil explain`'s methods, features and report (TensorFlow)."""
+"""Explanation tools for investigators and engineers: `vigil explain`'s methods, features and
+report (TensorFlow)."""

@@ -29,7 +29,7 @@ def filter_images(backbone: keras.Model, limit: int = 64) -> tuple[str, list[np.
     """First-layer kernels as BGR images scaled to 0..255 each (colour kernels of a 3-channel
     input; the mean over input channels otherwise)."""
     layer = first_conv(backbone)
-    kernel = np.asarray(layer.kernel)                   # [kh, kw, cin, cout]
+    kernel = np.asarray(layer.kernel)  # [kh, kw, cin, cout]
     images = []
     for k in range(min(kernel.shape[-1], limit)):
         w = kernel[..., k]
@@ -39,8 +39,14 @@ def filter_images(backbone: keras.Model, limit: int = 64) -> tuple[str, list[np.
     return layer.name, images
 
 
-def maximise_activation(backbone: keras.Model, channel: int, size: tuple[int, int], steps: int = 48,
-                        step_size: float = 4.0, seed: int = 0) -> np.ndarray:
+def maximise_activation(
+    backbone: keras.Model,
+    channel: int,
+    size: tuple[int, int],
+    steps: int = 48,
+    step_size: float = 4.0,
+    seed: int = 0,
+) -> np.ndarray:
     """A frame (uint8 BGR [H, W, 3]) that excites one last-layer channel: gradient ascent on its
     mean activation from grey noise, with a little blur each step so it is not pure high frequency."""
     forward = float_backbone(backbone)
@@ -53,5 +59,7 @@ def maximise_activation(backbone: keras.Model, channel: int, size: tuple[int, in
         grad /= tf.math.reduce_std(grad) + 1e-8
         image.assign(tf.clip_by_value(image + step_size * grad, 0.0, 255.0))
         if step % 8 == 7:
-            image.assign(tf.nn.avg_pool2d(tf.pad(image, [[0, 0], [1, 1], [1, 1], [0, 0]], "SYMMETRIC"), 3, 1, "VALID"))
+            image.assign(
+                tf.nn.avg_pool2d(tf.pad(image, [[0, 0], [1, 1], [1, 1], [0, 0]], "SYMMETRIC"), 3, 1, "VALID")
+            )
     return np.clip(image.numpy()[0], 0, 255).astype(np.uint8)

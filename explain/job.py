@@ -7,13 +7,23 @@ from pathlib import Path
 
 import numpy as np
 
-from explain import report
-from explain.windows import (METHOD_LABELS, METHODS, Explainer, ExplainError, check_methods, choose_windows,
-                            compare_methods, compare_models, explain_clip, open_video)
-from explain.features import filter_images, maximise_activation, strongest_channels
 from evaluation import sidecar
 from evaluation.dataset import Clip, DatasetError, index_dataset
 from evaluation.evaluate import format_table, pointing_table
+from explain import report
+from explain.features import filter_images, maximise_activation, strongest_channels
+from explain.windows import (
+    METHOD_LABELS,
+    METHODS,
+    Explainer,
+    ExplainError,
+    check_methods,
+    choose_windows,
+    compare_methods,
+    compare_models,
+    explain_clip,
+    open_video,
+)
 
 READING = [
     "Every map is drawn over the very frame it explains. Heatmap and contours share one colour scale "
@@ -50,14 +60,24 @@ def window_sections(result, classes, names: dict[str, str], compare_name: str | 
     """The HTML section of one explained window."""
     top = int(np.argmax(result.probs))
     table = [["class", "probability"]] + [[c, f"{float(p):.3f}"] for c, p in zip(classes, result.probs)]
-    pointing = pointing_table({METHOD_LABELS.get(m, m): p.summary() for m, p in result.pointing.items()},
-                              "method (ground truth)")
-    text = [f"Frames {result.frames[0]}..{result.frames[-1]} ({result.times[0]:.2f} to {result.times[-1]:.2f} s). "
-            f"The model says {classes[top]} ({float(result.probs[top]):.2f}); the maps explain "
-            f"{classes[result.target]}."]
-    images = [names["methods"], names["importance"], names["features"]] + ([compare_name] if compare_name else [])
-    return {"heading": f"Window {result.index}: {classes[result.target]}", "text": text,
-            "tables": [table] + ([pointing] if len(pointing) > 1 else []), "images": images}
+    pointing = pointing_table(
+        {METHOD_LABELS.get(m, m): p.summary() for m, p in result.pointing.items()}, "method (ground truth)"
+    )
+    text = [
+        f"Frames {result.frames[0]}..{result.frames[-1]} "
+        f"({result.times[0]:.2f} to {result.times[-1]:.2f} s). "
+        f"The model says {classes[top]} ({float(result.probs[top]):.2f}); the maps explain "
+        f"{classes[result.target]}."
+    ]
+    images = [names["methods"], names["importance"], names["features"]] + (
+        [compare_name] if compare_name else []
+    )
+    return {
+        "heading": f"Window {result.index}: {classes[result.target]}",
+        "text": text,
+        "tables": [table] + ([pointing] if len(pointing) > 1 else []),
+        "images": images,
+    }
 
 
 def run_explain(opts: ExplainOptions) -> dict:
@@ -77,36 +97,57 @@ def run_explain(opts: ExplainOptions) -> dict:
     for result in explain_clip(explainer, clip, chosen, targets, methods, opts.smooth_samples):
         first = first or result
         stem = f"window{result.index:03d}_{classes[result.target]}"
-        names = {"methods": f"{stem}_methods.png", "importance": f"{stem}_importance.png",
-                 "features": f"{stem}_features.png"}
+        names = {
+            "methods": f"{stem}_methods.png",
+            "importance": f"{stem}_importance.png",
+            "features": f"{stem}_features.png",
+        }
         save_png(out / names["methods"], report.methods_png(result, METHOD_LABELS))
         save_png(out / names["importance"], report.importance_png(result))
-        save_png(out / names["features"], report.features_png(result, strongest_channels(result.activations,
-                                                                                         opts.channels)))
+        save_png(
+            out / names["features"],
+            report.features_png(result, strongest_channels(result.activations, opts.channels)),
+        )
         compare_name = None
         if others:
             rows = [{"name": explainer.name, "explanation": result}] + compare_models(
-                others, clip, result.frames[0], classes[result.target])
+                others, clip, result.frames[0], classes[result.target]
+            )
             compare_name = f"{stem}_compare.png"
-            save_png(out / compare_name, report.compare_png(rows, {explainer.name: classes,
-                                                                   **{o.name: o.manifest.classes for o in others}}))
+            save_png(
+                out / compare_name,
+                report.compare_png(
+                    rows, {explainer.name: classes, **{o.name: o.manifest.classes for o in others}}
+                ),
+            )
             names["compare"] = compare_name
         files += list(names.values())
         records.append(report.window_record(result, classes))
         sections.append(window_sections(result, classes, names, compare_name))
         if result.monitor_cam in result.maps:
-            movie.write(report.annotated_frames(result, classes, clip.path.name, explainer.manifest.sample_fps))
+            movie.write(
+                report.annotated_frames(result, classes, clip.path.name, explainer.manifest.sample_fps)
+            )
 
     model_sections = model_views(explainer, first, out, opts)
     files += [name for s in model_sections for name in s["images"]]
     if movie.close():
         files.append("explained.mp4")
-    data = {"bundle": str(opts.bundle), "video": clip.path.name, "classes": list(classes),
-            "methods": list(methods), "windows": records}
+    data = {
+        "bundle": str(opts.bundle),
+        "video": clip.path.name,
+        "classes": list(classes),
+        "methods": list(methods),
+        "windows": records,
+    }
     report.write_json(out / "explanation.json", data)
     files.append("explanation.json")
-    page = report.write_html(out, f"Vigil explanation: {clip.path.name}",
-                             [{"heading": "How to read this", "text": READING}] + sections + model_sections, files)
+    page = report.write_html(
+        out,
+        f"Vigil explanation: {clip.path.name}",
+        [{"heading": "How to read this", "text": READING}] + sections + model_sections,
+        files,
+    )
     return {"report": str(page), "files": files, "windows": len(records)}
 
 
@@ -114,21 +155,40 @@ def model_views(explainer: Explainer, result, out: Path, opts: ExplainOptions) -
     """What the backbone computes, independent of the window: first-layer filters, and frames
     that excite the channels that weighed most in the (first) explained window."""
     layer, kernels = filter_images(explainer.backbone)
-    save_png(out / "filters.png", report.gallery_png(kernels, [f"#{i}" for i in range(len(kernels))], 48,
-                                                     f"first-layer filters ({layer})"))
-    sections = [{"heading": "Filters", "text": [f"The kernels of {layer}, each scaled to its own range."],
-                 "images": ["filters.png"]}]
+    save_png(
+        out / "filters.png",
+        report.gallery_png(
+            kernels, [f"#{i}" for i in range(len(kernels))], 48, f"first-layer filters ({layer})"
+        ),
+    )
+    sections = [
+        {
+            "heading": "Filters",
+            "text": [f"The kernels of {layer}, each scaled to its own range."],
+            "images": ["filters.png"],
+        }
+    ]
     if result is not None and opts.maximised > 0:
         contribution = (result.weights * result.activations.mean(axis=(1, 2))).sum(axis=0)
-        channels = [int(k) for k in np.argsort(-contribution)[:opts.maximised]]
+        channels = [int(k) for k in np.argsort(-contribution)[: opts.maximised]]
         size = explainer.manifest.input_size
         frames = [maximise_activation(explainer.backbone, k, size) for k in channels]
-        save_png(out / "maximised.png", report.gallery_png(frames, [f"channel {k}" for k in channels], 160,
-                                                           "activation maximisation", columns=4))
-        sections.append({"heading": "Activation maximisation",
-                         "text": ["Frames grown by gradient ascent to excite the last-conv channels that weighed "
-                                  "most in the explained window: what those channels look for."],
-                         "images": ["maximised.png"]})
+        save_png(
+            out / "maximised.png",
+            report.gallery_png(
+                frames, [f"channel {k}" for k in channels], 160, "activation maximisation", columns=4
+            ),
+        )
+        sections.append(
+            {
+                "heading": "Activation maximisation",
+                "text": [
+                    "Frames grown by gradient ascent to excite the last-conv channels that weighed "
+                    "most in the explained window: what those channels look for."
+                ],
+                "images": ["maximised.png"],
+            }
+        )
     return sections
 
 
@@ -151,7 +211,11 @@ def run_compare_methods(opts: ExplainOptions) -> dict[str, dict]:
             data = index_dataset(path, explainer.manifest.normal_class, classes=classes)
         except DatasetError as err:
             raise ExplainError(str(err)) from None
-        clips = [c for label in range(len(classes)) for c in [c for c in data.clips if c.label == label][:opts.limit]]
+        clips = [
+            c
+            for label in range(len(classes))
+            for c in [c for c in data.clips if c.label == label][: opts.limit]
+        ]
     else:
         clips = [labelled_clip(open_video(path), classes)]
     return compare_methods(explainer, clips, methods, opts.hop_seconds, smooth_samples=opts.smooth_samples)
@@ -161,11 +225,23 @@ def labelled_clip(clip: Clip, classes: tuple[str, ...]) -> Clip:
     truth = sidecar.read(clip.path) if clip.boxes else None
     label = truth.label if truth else None
     if label not in classes:
-        raise ExplainError(f"{clip.path}: --compare-methods needs a clip with ground truth labelled as one "
-                           f"of {list(classes)} (a vigil synth clip), found {label!r}")
-    return Clip(clip.path, classes.index(label), clip.fps, clip.frames, clip.width, clip.height, clip.event,
-                clip.boxes)
+        raise ExplainError(
+            f"{clip.path}: --compare-methods needs a clip with ground truth labelled as one "
+            f"of {list(classes)} (a vigil synth clip), found {label!r}"
+        )
+    return Clip(
+        clip.path,
+        classes.index(label),
+        clip.fps,
+        clip.frames,
+        clip.width,
+        clip.height,
+        clip.event,
+        clip.boxes,
+    )
 
 
 def format_methods(table: dict[str, dict]) -> str:
-    return format_table(pointing_table({METHOD_LABELS.get(name, name): s for name, s in table.items()}, "method"))
+    return format_table(
+        pointing_table({METHOD_LABELS.get(name, name): s for name, s in table.items()}, "method")
+    )

@@ -12,24 +12,28 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from evaluation import fidelity
+from evaluation.dataset import Clip, DatasetError, clip_windows, iter_window_frames, open_clip, window_at
+from evaluation.evaluate import Pointing
+from evaluation.progress import progress
 from explain.methods import CAM_METHODS, GradCam
 from explain.methods.saliency import saliency, smoothgrad
 from explain.methods.video import frame_importance, temporal_smooth
 from models.convrnn import split_convrnn
-from evaluation import fidelity
 from streamer.display import maps
 from streamer.inference.bundle import KERAS_FILE, BundleError, Manifest, read_manifest
-from evaluation.dataset import Clip, DatasetError, clip_windows, iter_window_frames, open_clip, window_at
-from evaluation.evaluate import Pointing
-from streamer.inference.frames import sample_indices, to_model_input
-from evaluation.progress import progress
+from streamer.inference.frames import to_model_input
 
 SMOOTHED = "gradcam-smoothed"
 SALIENCY, SMOOTHGRAD = "saliency", "smoothgrad"
-METHOD_LABELS = {**{name: m.label for name, m in CAM_METHODS.items()}, SMOOTHED: "the bundle's CAM, smoothed in time",
-                 SALIENCY: "Saliency", SMOOTHGRAD: "SmoothGrad"}
+METHOD_LABELS = {
+    **{name: m.label for name, m in CAM_METHODS.items()},
+    SMOOTHED: "the bundle's CAM, smoothed in time",
+    SALIENCY: "Saliency",
+    SMOOTHGRAD: "SmoothGrad",
+}
 METHODS = tuple(METHOD_LABELS)
-PIXEL_METHODS = (SALIENCY, SMOOTHGRAD)    # maps over input pixels; the others over the last conv
+PIXEL_METHODS = (SALIENCY, SMOOTHGRAD)  # maps over input pixels; the others over the last conv
 
 
 class ExplainError(Exception):
@@ -56,15 +60,21 @@ class Explainer:
             raise ExplainError(str(err)) from None
         path = directory / KERAS_FILE
         if not path.is_file():
-            raise ExplainError(f"{directory}: the bundle has no {KERAS_FILE}; vigil explain needs the Keras "
-                               f"model (export the bundle again with vigil export)")
+            raise ExplainError(
+                f"{directory}: the bundle has no {KERAS_FILE}; vigil explain needs the Keras "
+                f"model (export the bundle again with vigil export)"
+            )
         backbone, head = split_convrnn(load_model(path))
         return cls(directory.name, manifest, backbone, head)
 
     def activations(self, frames: np.ndarray, batch: int = 32) -> np.ndarray:
         """Backbone activations of uint8 model-input frames [N, H, W, 3], once per frame."""
-        return np.concatenate([np.asarray(self.backbone(frames[i:i + batch], training=False))
-                               for i in range(0, len(frames), batch)])
+        return np.concatenate(
+            [
+                np.asarray(self.backbone(frames[i : i + batch], training=False))
+                for i in range(0, len(frames), batch)
+            ]
+        )
 
     def class_index(self, name: str) -> int:
         classes = self.manifest.classes
@@ -85,18 +95,18 @@ class WindowExplanation:
     """Everything the report shows for one window and one explained class."""
 
     index: int
-    frames: list[int]                  # frame numbers in the clip
-    times: list[float]                 # seconds from the clip's start
-    images: list[np.ndarray]           # the native frames, BGR
+    frames: list[int]  # frame numbers in the clip
+    times: list[float]  # seconds from the clip's start
+    images: list[np.ndarray]  # the native frames, BGR
     probs: np.ndarray
     target: int
-    maps: dict[str, np.ndarray]        # method -> [T, h, w] (last conv) or [T, H, W] (input pixels)
-    activations: np.ndarray            # [T, h, w, k]
-    weights: np.ndarray                # Grad-CAM channel weights [T, k]
-    importance: np.ndarray             # [T], signed
-    boxes: list[list] = field(default_factory=list)   # ground truth per frame ([] when none)
-    pointing: dict[str, Pointing] = field(default_factory=dict)   # per method, where boxes exist
-    monitor_cam: str = "gradcam"       # the method whose map the bundle carries (the monitor's)
+    maps: dict[str, np.ndarray]  # method -> [T, h, w] (last conv) or [T, H, W] (input pixels)
+    activations: np.ndarray  # [T, h, w, k]
+    weights: np.ndarray  # Grad-CAM channel weights [T, k]
+    importance: np.ndarray  # [T], signed
+    boxes: list[list] = field(default_factory=list)  # ground truth per frame ([] when none)
+    pointing: dict[str, Pointing] = field(default_factory=dict)  # per method, where boxes exist
+    monitor_cam: str = "gradcam"  # the method whose map the bundle carries (the monitor's)
     _upsampled: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def upsampled(self, method: str) -> np.ndarray:
@@ -118,8 +128,14 @@ def check_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(m for m in METHODS if m in methods) if methods else METHODS
 
 
-def compute_maps(explainer: Explainer, inputs: np.ndarray, activations: np.ndarray, target: int,
-                 methods: tuple[str, ...], smooth_samples: int = 8) -> dict[str, np.ndarray]:
+def compute_maps(
+    explainer: Explainer,
+    inputs: np.ndarray,
+    activations: np.ndarray,
+    target: int,
+    methods: tuple[str, ...],
+    smooth_samples: int = 8,
+) -> dict[str, np.ndarray]:
     """Every asked method's maps for one window (inputs: uint8 [T, H, W, 3] at the model's size)."""
     maps = {}
     for name in methods:
@@ -127,19 +143,31 @@ def compute_maps(explainer: Explainer, inputs: np.ndarray, activations: np.ndarr
             maps[name] = CAM_METHODS[name](explainer.head)(activations, target)
         elif name == SMOOTHED:
             own = explainer.monitor_cam
-            maps[name] = temporal_smooth(maps[own] if own in maps else CAM_METHODS[own](explainer.head)(activations, target))
+            maps[name] = temporal_smooth(
+                maps[own] if own in maps else CAM_METHODS[own](explainer.head)(activations, target)
+            )
         elif name == SALIENCY:
             maps[name] = saliency(explainer.backbone, explainer.head, inputs, target)
         elif name == SMOOTHGRAD:
-            maps[name] = smoothgrad(explainer.backbone, explainer.head, inputs, target, samples=smooth_samples)
+            maps[name] = smoothgrad(
+                explainer.backbone, explainer.head, inputs, target, samples=smooth_samples
+            )
         else:
             raise ExplainError(f"method: expected one of {list(METHODS)}, got {name!r}")
     return maps
 
 
-def explain_window(explainer: Explainer, index: int, window: list[int], images: dict[int, np.ndarray],
-                   clip: Clip, target: int | None, methods: tuple[str, ...], margin: int = 4,
-                   smooth_samples: int = 8) -> WindowExplanation:
+def explain_window(
+    explainer: Explainer,
+    index: int,
+    window: list[int],
+    images: dict[int, np.ndarray],
+    clip: Clip,
+    target: int | None,
+    methods: tuple[str, ...],
+    margin: int = 4,
+    smooth_samples: int = 8,
+) -> WindowExplanation:
     """One window: probabilities, the explained class (asked, else the top one) and every map."""
     size = explainer.manifest.input_size
     inputs = np.stack([to_model_input(images[f], size) for f in window])
@@ -148,10 +176,20 @@ def explain_window(explainer: Explainer, index: int, window: list[int], images: 
     target = int(explained["cam_class"])
     maps = compute_maps(explainer, inputs, activations, target, methods, smooth_samples)
     boxes = [(clip.boxes or {}).get(f, []) for f in window]
-    result = WindowExplanation(index, list(window), [f / clip.fps for f in window], [images[f] for f in window],
-                               explained["probs"], target, maps, activations, explained["weights"],
-                               frame_importance(explained["weights"], activations), boxes,
-                               monitor_cam=explainer.monitor_cam)
+    result = WindowExplanation(
+        index,
+        list(window),
+        [f / clip.fps for f in window],
+        [images[f] for f in window],
+        explained["probs"],
+        target,
+        maps,
+        activations,
+        explained["weights"],
+        frame_importance(explained["weights"], activations),
+        boxes,
+        monitor_cam=explainer.monitor_cam,
+    )
     if any(boxes):
         for name in maps:
             pointing = Pointing()
@@ -164,14 +202,21 @@ def explain_window(explainer: Explainer, index: int, window: list[int], images: 
 
 # ---------------------------------------------------------------- choosing windows
 
+
 def windows_of(explainer: Explainer, clip: Clip, hop_seconds: float) -> list[list[int]]:
     m = explainer.manifest
     # The whole clip, not only a sidecar's event range: an investigator asks about any moment.
-    windows = clip_windows(Clip(clip.path, clip.label, clip.fps, clip.frames, clip.width, clip.height),
-                           m.frames, m.sample_fps, hop_seconds)
+    windows = clip_windows(
+        Clip(clip.path, clip.label, clip.fps, clip.frames, clip.width, clip.height),
+        m.frames,
+        m.sample_fps,
+        hop_seconds,
+    )
     if not windows:
-        raise ExplainError(f"{clip.path}: shorter than a window ({m.frames} frames at {m.sample_fps:g} fps "
-                           f"= {explainer.window_span():.1f} s; the clip has {clip.frames / clip.fps:.1f} s)")
+        raise ExplainError(
+            f"{clip.path}: shorter than a window ({m.frames} frames at {m.sample_fps:g} fps "
+            f"= {explainer.window_span():.1f} s; the clip has {clip.frames / clip.fps:.1f} s)"
+        )
     return windows
 
 
@@ -201,8 +246,14 @@ def suspicion(explainer: Explainer, clip: Clip, windows: list[list[int]]) -> lis
     return scores
 
 
-def choose_windows(explainer: Explainer, clip: Clip, hop_seconds: float, index: int | None = None,
-                   start: float | None = None, every: bool = False) -> list[tuple[int, list[int]]]:
+def choose_windows(
+    explainer: Explainer,
+    clip: Clip,
+    hop_seconds: float,
+    index: int | None = None,
+    start: float | None = None,
+    every: bool = False,
+) -> list[tuple[int, list[int]]]:
     """(index, frame numbers) of the windows to explain: the asked one, all of them, or by
     default the most suspicious one (highest anomaly probability) — what an investigator opens."""
     if start is not None:
@@ -212,8 +263,10 @@ def choose_windows(explainer: Explainer, clip: Clip, hop_seconds: float, index: 
         return list(enumerate(windows))
     if index is not None:
         if not 0 <= index < len(windows):
-            raise ExplainError(f"--window-index {index}: {clip.path} has windows 0..{len(windows) - 1} "
-                               f"(one every {hop_seconds:g} s)")
+            raise ExplainError(
+                f"--window-index {index}: {clip.path} has windows 0..{len(windows) - 1} "
+                f"(one every {hop_seconds:g} s)"
+            )
         return [(index, windows[index])]
     scores = suspicion(explainer, clip, windows)
     best = int(np.argmax(scores))
@@ -222,18 +275,35 @@ def choose_windows(explainer: Explainer, clip: Clip, hop_seconds: float, index: 
 
 # ---------------------------------------------------------------- whole jobs
 
-def explain_clip(explainer: Explainer, clip: Clip, chosen: list[tuple[int, list[int]]],
-                 targets: list[int | None], methods: tuple[str, ...], smooth_samples: int = 8):
+
+def explain_clip(
+    explainer: Explainer,
+    clip: Clip,
+    chosen: list[tuple[int, list[int]]],
+    targets: list[int | None],
+    methods: tuple[str, ...],
+    smooth_samples: int = 8,
+):
     """Yield a WindowExplanation per chosen window and target, decoding the clip once."""
     by_first = {tuple(w): i for i, w in chosen}
     windows = [w for _, w in chosen]
     for window, images in progress(iter_window_frames(clip.path, windows), len(windows), "explaining"):
         for target in targets:
-            yield explain_window(explainer, by_first[tuple(window)], window, images, clip, target, methods,
-                                 smooth_samples=smooth_samples)
+            yield explain_window(
+                explainer,
+                by_first[tuple(window)],
+                window,
+                images,
+                clip,
+                target,
+                methods,
+                smooth_samples=smooth_samples,
+            )
 
 
-def compare_models(others: list[Explainer], clip: Clip, start_frame: int, target_name: str | None) -> list[dict]:
+def compare_models(
+    others: list[Explainer], clip: Clip, start_frame: int, target_name: str | None
+) -> list[dict]:
     """The same moment explained by other bundles, each with its own frames, fps and size."""
     rows = []
     for other in others:
@@ -250,22 +320,44 @@ def compare_models(others: list[Explainer], clip: Clip, start_frame: int, target
     return rows
 
 
-def compare_methods(explainer: Explainer, clips: list[Clip], methods: tuple[str, ...], hop_seconds: float,
-                    margin: int = 4, smooth_samples: int = 8) -> dict[str, dict]:
+def compare_methods(
+    explainer: Explainer,
+    clips: list[Clip],
+    methods: tuple[str, ...],
+    hop_seconds: float,
+    margin: int = 4,
+    smooth_samples: int = 8,
+) -> dict[str, dict]:
     """Pointing game of every method on every window with ground-truth boxes, explaining the true
     class (as `vigil evaluate` does), beside the centre and random baselines."""
     normal = explainer.manifest.classes.index(explainer.manifest.normal_class)
     totals = {name: Pointing() for name in methods}
-    jobs = [(clip, [w for w in windows_of(explainer, clip, hop_seconds) if any(f in clip.boxes for f in w)])
-            for clip in clips if clip.label != normal and clip.boxes]
+    jobs = [
+        (clip, [w for w in windows_of(explainer, clip, hop_seconds) if any(f in clip.boxes for f in w)])
+        for clip in clips
+        if clip.label != normal and clip.boxes
+    ]
     count = sum(len(windows) for _, windows in jobs)
     if not count:
         raise ExplainError("--compare-methods: no anomaly window with ground-truth boxes in the given clips")
-    windows = ((clip, window, images) for clip, boxed in jobs if boxed
-               for window, images in iter_window_frames(clip.path, boxed))   # each clip decoded once
+    windows = (
+        (clip, window, images)
+        for clip, boxed in jobs
+        if boxed
+        for window, images in iter_window_frames(clip.path, boxed)
+    )  # each clip decoded once
     for clip, window, images in progress(windows, count, "comparing methods"):
-        result = explain_window(explainer, 0, window, images, clip, clip.label, methods,
-                                margin=margin, smooth_samples=smooth_samples)
+        result = explain_window(
+            explainer,
+            0,
+            window,
+            images,
+            clip,
+            clip.label,
+            methods,
+            margin=margin,
+            smooth_samples=smooth_samples,
+        )
         for name in methods:
             totals[name] += result.pointing[name]
     return {name: totals[name].summary() for name in methods}

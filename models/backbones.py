@@ -31,8 +31,9 @@ def _vgg19(input_shape, weights):
 
 def _mobilenetv2(input_shape, weights):
     # alpha 0.35 is the smallest MobileNetV2 with ImageNet weights: ~3.8 ms/frame on a 2-core CPU.
-    return keras.applications.MobileNetV2(include_top=False, weights=weights, alpha=0.35,
-                                          input_shape=input_shape)
+    return keras.applications.MobileNetV2(
+        include_top=False, weights=weights, alpha=0.35, input_shape=input_shape
+    )
 
 
 def _compact(input_shape, weights):
@@ -45,7 +46,9 @@ def _compact(input_shape, weights):
     for i, (filters, stride, dilation) in enumerate(stages, start=1):
         last = i == len(stages)
         x = ReflectPad2D(dilation, name=f"conv{i}_pad")(x)
-        x = layers.Conv2D(filters, 3, strides=stride, dilation_rate=dilation, use_bias=last, name=f"conv{i}")(x)
+        x = layers.Conv2D(filters, 3, strides=stride, dilation_rate=dilation, use_bias=last, name=f"conv{i}")(
+            x
+        )
         if not last:
             # Not on the last conv: GroupNorm there would give every frame the same per-channel
             # spatial mean, and global average pooling would then see nothing.

@@ -31,9 +31,17 @@ def pooled_frame_features(activations, pooling: str, motion: bool, prefix: str =
     return features
 
 
-def build_head(activation_shape: Sequence[int], classes: Sequence[str], normal_class: str,
-               sample_fps: float, gru_units: int, dense_units: Sequence[int],
-               dropout: float, pooling: str = "avg", motion: bool = False) -> keras.Model:
+def build_head(
+    activation_shape: Sequence[int],
+    classes: Sequence[str],
+    normal_class: str,
+    sample_fps: float,
+    gru_units: int,
+    dense_units: Sequence[int],
+    dropout: float,
+    pooling: str = "avg",
+    motion: bool = False,
+) -> keras.Model:
     """Everything after the backbone, as its own model: the part that runs once per window.
 
     The GRU is unrolled: tf2onnx cannot freeze the gradient of a while loop.
@@ -63,11 +71,20 @@ def build_head(activation_shape: Sequence[int], classes: Sequence[str], normal_c
     return keras.Model(activations, logits, name=HEAD_NAME)
 
 
-def build_convrnn(backbone: str = "compact", frames: int = 16, input_size: tuple[int, int] = (128, 128),
-                  classes: Sequence[str] = DEFAULT_CLASSES, normal_class: str = "normal",
-                  sample_fps: float = 5.0, gru_units: int = 64, dense_units: Sequence[int] = (64,),
-                  dropout: float = 0.3, weights: str | None = None, pooling: str = "avg",
-                  motion: bool = False) -> keras.Model:
+def build_convrnn(
+    backbone: str = "compact",
+    frames: int = 16,
+    input_size: tuple[int, int] = (128, 128),
+    classes: Sequence[str] = DEFAULT_CLASSES,
+    normal_class: str = "normal",
+    sample_fps: float = 5.0,
+    gru_units: int = 64,
+    dense_units: Sequence[int] = (64,),
+    dropout: float = 0.3,
+    weights: str | None = None,
+    pooling: str = "avg",
+    motion: bool = False,
+) -> keras.Model:
     """uint8 BGR windows [B, T, H, W, 3] -> class logits [B, C].
 
     weights: the backbone's weights — None, "imagenet" (downloaded by Keras) or a file path.
@@ -79,8 +96,17 @@ def build_convrnn(backbone: str = "compact", frames: int = 16, input_size: tuple
     window = keras.Input((frames, *input_size, 3), dtype="uint8", name="frames")
     net = build_backbone(backbone, input_size, weights)
     activations = layers.TimeDistributed(net, name=TIME_DISTRIBUTED_NAME)(window)
-    head = build_head(activations.shape[1:], classes, normal_class, sample_fps,
-                      gru_units, dense_units, dropout, pooling, motion)
+    head = build_head(
+        activations.shape[1:],
+        classes,
+        normal_class,
+        sample_fps,
+        gru_units,
+        dense_units,
+        dropout,
+        pooling,
+        motion,
+    )
     return keras.Model(window, head(activations), name=f"convrnn_{backbone}")
 
 

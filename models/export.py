@@ -14,13 +14,12 @@ import onnx
 import tensorflow as tf
 import tf2onnx
 
+from evaluation.versions import package_versions
 from models import onnx_grad_ops  # noqa: F401  (registers the gradient-op handlers)
-from models.convrnn import classifier_of, split_convrnn
 from models.cams.head import explain_head
-from models.convrnn import default_cam
+from models.convrnn import classifier_of, default_cam, split_convrnn
 from models.onnx_fusion import concat_placed_blocks
 from streamer.inference import bundle as fmt
-from evaluation.versions import package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +64,14 @@ def graph_functions(model: keras.Model, cam: str = "gradcam") -> dict[str, tuple
     activation_shape = backbone.output.shape[1:]
     return {
         fmt.BACKBONE_FILE: (backbone_fn, [_frames_spec(None, (h, w))]),
-        fmt.HEAD_FILE: (head_fn, [tf.TensorSpec([1, t, *activation_shape], tf.float32,
-                                                name=fmt.ACTIVATIONS), _target_spec()]),
-        fmt.FULL_FILE: (full_fn, [tf.TensorSpec([1, t, h, w, 3], tf.uint8, name=fmt.FRAMES_INPUT),
-                                  _target_spec()]),
+        fmt.HEAD_FILE: (
+            head_fn,
+            [tf.TensorSpec([1, t, *activation_shape], tf.float32, name=fmt.ACTIVATIONS), _target_spec()],
+        ),
+        fmt.FULL_FILE: (
+            full_fn,
+            [tf.TensorSpec([1, t, h, w, 3], tf.uint8, name=fmt.FRAMES_INPUT), _target_spec()],
+        ),
     }
 
 
@@ -87,7 +90,7 @@ def make_target_optional(proto: onnx.ModelProto) -> None:
 def convert(fn, signature: list, opset: int = OPSET) -> onnx.ModelProto:
     proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=signature, opset=opset)
     make_target_optional(proto)
-    concat_placed_blocks(proto)      # the per-frame gradients: one Concat, not T pads and a sum
+    concat_placed_blocks(proto)  # the per-frame gradients: one Concat, not T pads and a sum
     return proto
 
 
@@ -95,14 +98,20 @@ def build_manifest(model: keras.Model, out: Path, opset: int, metrics: dict | No
     backbone, _ = split_convrnn(model)
     classifier = classifier_of(model)
     return {
-        "format": fmt.FORMAT, "format_version": fmt.FORMAT_VERSION,
-        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "backbone": backbone.layers[-1].name, "model": model.name,
-        "classes": classifier.class_names, "normal_class": classifier.normal_class,
-        "sample_fps": classifier.sample_fps, "frames": int(model.input.shape[1]),
+        "format": fmt.FORMAT,
+        "format_version": fmt.FORMAT_VERSION,
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "backbone": backbone.layers[-1].name,
+        "model": model.name,
+        "classes": classifier.class_names,
+        "normal_class": classifier.normal_class,
+        "sample_fps": classifier.sample_fps,
+        "frames": int(model.input.shape[1]),
         "input_size": [int(d) for d in model.input.shape[2:4]],
-        "activation_shape": [int(d) for d in backbone.output.shape[1:]], "cam": cam,
-        "opset": opset, "versions": package_versions(VERSIONED_PACKAGES),
+        "activation_shape": [int(d) for d in backbone.output.shape[1:]],
+        "cam": cam,
+        "opset": opset,
+        "versions": package_versions(VERSIONED_PACKAGES),
         "files": {name: fmt.sha256_file(out / name) for name in fmt.BUNDLE_FILES},
         "metrics": metrics,
     }
@@ -157,18 +166,32 @@ def verify_bundle(model: keras.Model, out: Path, seed: int = 0) -> dict:
     reference = reference_explanation(model, frames, None, m.cam)
     full = bundle.full(frames)
     split = bundle.head(bundle.backbone(frames))
-    report = {"seed": seed, "full_vs_keras": compare(full, reference, m.cam),
-              "split_vs_keras": compare(split, reference, m.cam)}
-    worst = max(v for k in ("full_vs_keras", "split_vs_keras")
-                for n, v in report[k].items() if n != "cam_class_matches")
+    report = {
+        "seed": seed,
+        "full_vs_keras": compare(full, reference, m.cam),
+        "split_vs_keras": compare(split, reference, m.cam),
+    }
+    worst = max(
+        v
+        for k in ("full_vs_keras", "split_vs_keras")
+        for n, v in report[k].items()
+        if n != "cam_class_matches"
+    )
     matches = all(report[k]["cam_class_matches"] == 1.0 for k in ("full_vs_keras", "split_vs_keras"))
     report["max_relative_error"] = worst
     report["passed"] = bool(worst <= VERIFY_TOLERANCE and matches)
     return report
 
 
-def export_bundle(model: keras.Model | str | Path, out: str | Path, *, opset: int = OPSET,
-                  metrics: dict | None = None, verify: bool = True, cam: str | None = None) -> Path:
+def export_bundle(
+    model: keras.Model | str | Path,
+    out: str | Path,
+    *,
+    opset: int = OPSET,
+    metrics: dict | None = None,
+    verify: bool = True,
+    cam: str | None = None,
+) -> Path:
     """Write a bundle directory; with verify, refuse (ExportError) one whose numbers disagree.
 
     cam: "gradcam" or "hirescam"; default: the one that shows what this head reads (default_cam).
@@ -198,8 +221,10 @@ def export_bundle(model: keras.Model | str | Path, out: str | Path, *, opset: in
         manifest["verification"] = report
         (out / fmt.MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         if not report["passed"]:
-            raise ExportError(f"{out}: ONNX disagrees with Keras (max relative error "
-                              f"{report['max_relative_error']:.2e} > {VERIFY_TOLERANCE:.0e}): {report}")
+            raise ExportError(
+                f"{out}: ONNX disagrees with Keras (max relative error "
+                f"{report['max_relative_error']:.2e} > {VERIFY_TOLERANCE:.0e}): {report}"
+            )
     return out
 
 

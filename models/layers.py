@@ -93,8 +93,9 @@ class Classifier(keras.layers.Dense):
         super().__init__(**kwargs)
         class_names = [str(c) for c in class_names]
         if self.units != len(class_names):
-            raise ValueError(f"Classifier: expected {len(class_names)} units for classes "
-                             f"{class_names}, got {self.units}")
+            raise ValueError(
+                f"Classifier: expected {len(class_names)} units for classes {class_names}, got {self.units}"
+            )
         if normal_class not in class_names:
             raise ValueError(f"Classifier normal_class: expected one of {class_names}, got {normal_class!r}")
         if not sample_fps > 0:
@@ -104,5 +105,9 @@ class Classifier(keras.layers.Dense):
         self.sample_fps = float(sample_fps)
 
     def get_config(self):
-        return {**super().get_config(), "class_names": self.class_names,
-                "normal_class": self.normal_class, "sample_fps": self.sample_fps}
+        return {
+            **super().get_config(),
+            "class_names": self.class_names,
+            "normal_class": self.normal_class,
+            "sample_fps": self.sample_fps,
+        }

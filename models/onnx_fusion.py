@@ -45,12 +45,15 @@ def _placed_block(name: str, producers: dict, constants: dict) -> PlacedBlock | 
         return None
     if any(a.name == "mode" and a.s not in (b"", b"constant") for a in pad.attribute):
         return None
-    if len(pad.input) > 2 and pad.input[2] and not (pad.input[2] in constants and
-                                                    not np.any(constants[pad.input[2]])):
+    if (
+        len(pad.input) > 2
+        and pad.input[2]
+        and not (pad.input[2] in constants and not np.any(constants[pad.input[2]]))
+    ):
         return None
     reshape = producers.get(pad.input[0])
     if reshape is None or reshape.op_type != "Reshape" or reshape.input[1] not in constants:
-        return None          # the block's size along the axis must be known
+        return None  # the block's size along the axis must be known
     block_shape = constants[reshape.input[1]]
     pads = constants[pad.input[1]].astype(np.int64)
     rank = len(pads) // 2
@@ -84,7 +87,9 @@ def concat_placed_blocks(model: onnx.ModelProto) -> int:
     nodes, made = [], 0
     for node in graph.node:
         if node.op_type == "Sum":
-            blocks = [b for b in (_placed_block(n, producers, constants) for n in node.input) if b is not None]
+            blocks = [
+                b for b in (_placed_block(n, producers, constants) for n in node.input) if b is not None
+            ]
             by_axis: dict[tuple[int, int], list[PlacedBlock]] = {}
             for block in blocks:
                 by_axis.setdefault((block.axis, block.size), []).append(block)
@@ -93,8 +98,9 @@ def concat_placed_blocks(model: onnx.ModelProto) -> int:
                 if ordered is None:
                     continue
                 joined = f"{node.name or node.output[0]}_concat{made}"
-                nodes.append(helper.make_node("Concat", [b.block for b in ordered], [joined], name=joined,
-                                              axis=axis))
+                nodes.append(
+                    helper.make_node("Concat", [b.block for b in ordered], [joined], name=joined, axis=axis)
+                )
                 replaced = {b.sum_input for b in ordered}
                 kept = [name for name in node.input if name not in replaced]
                 del node.input[:]
@@ -114,7 +120,9 @@ def _names_read(graph: onnx.GraphProto) -> set[str]:
     for node in graph.node:
         names.update(node.input)
         for attribute in node.attribute:
-            for subgraph in [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else attribute.graphs:
+            for subgraph in (
+                [attribute.g] if attribute.type == onnx.AttributeProto.GRAPH else attribute.graphs
+            ):
                 names |= _names_read(subgraph) | {o.name for o in subgraph.output}
     return names
 

@@ -116,19 +116,26 @@ class StridedSliceGrad:
         constants = []
         for name, producer in zip(("shape", "begin", "end", "strides"), node.inputs[:4]):
             if not producer.is_const():
-                raise ValueError(f"StridedSliceGrad {node.name}: {name} must be constant "
-                                 "(export with a static batch size)")
+                raise ValueError(
+                    f"StridedSliceGrad {node.name}: {name} must be constant (export with a static batch size)"
+                )
             constants.append(producer.get_tensor_value(as_list=False))
         shape, begin, end, strides = constants
-        masks = {k: node.get_attr_value(k, 0) for k in
-                 ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")}
+        masks = {
+            k: node.get_attr_value(k, 0)
+            for k in ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")
+        }
         index = strided_slice_index(shape, begin, end, strides, masks)
         padding = contiguous_pads(tuple(int(n) for n in shape), index)
         if padding is not None:
             block, pads = padding
-            block_shape = ctx.make_const(utils.make_name(f"{node.name}_block"), np.asarray(block, np.int64)).output[0]
+            block_shape = ctx.make_const(
+                utils.make_name(f"{node.name}_block"), np.asarray(block, np.int64)
+            ).output[0]
             placed = ctx.make_node("Reshape", [dy, block_shape]).output[0]
-            pads_const = ctx.make_const(utils.make_name(f"{node.name}_pads"), np.asarray(pads, np.int64)).output[0]
+            pads_const = ctx.make_const(
+                utils.make_name(f"{node.name}_pads"), np.asarray(pads, np.int64)
+            ).output[0]
             node.type = "Pad"
             node.attr.clear()
             ctx.replace_inputs(node, [placed, pads_const])
@@ -142,8 +149,9 @@ class StridedSliceGrad:
         flat_dy = ctx.make_node("Reshape", [dy, flat_shape]).output[0]
         where = ctx.make_const(utils.make_name(f"{node.name}_at"), positions).output[0]
         scattered = ctx.make_node("ScatterElements", [zeros, where, flat_dy], attr={"axis": 0}).output[0]
-        out_shape = ctx.make_const(utils.make_name(f"{node.name}_shape"),
-                                   np.asarray(shape, dtype=np.int64)).output[0]
+        out_shape = ctx.make_const(
+            utils.make_name(f"{node.name}_shape"), np.asarray(shape, dtype=np.int64)
+        ).output[0]
         node.type = "Reshape"
         node.attr.clear()
         ctx.replace_inputs(node, [scattered, out_shape])

@@ -36,8 +36,9 @@ def _choices(*values: str) -> dict:
 @dataclass(frozen=True)
 class ModelConfig:
     bundle: str = "models/demo"
-    providers: tuple[str, ...] = field(default=("tensorrt", "cuda", "cpu"),
-                                       metadata=_choices("tensorrt", "cuda", "cpu"))
+    providers: tuple[str, ...] = field(
+        default=("tensorrt", "cuda", "cpu"), metadata=_choices("tensorrt", "cuda", "cpu")
+    )
     threads: int = field(default=0, metadata=_range(0, 256))
     tensorrt_fp16: bool = False
 
@@ -119,8 +120,9 @@ class Config:
 
 
 def _type_name(value) -> str:
-    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array",
-            dict: "table"}.get(type(value), type(value).__name__)
+    return {bool: "boolean", int: "integer", float: "float", str: "string", list: "array", dict: "table"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _shown(value, key: str) -> str:
@@ -203,8 +205,10 @@ def _check_cross_fields(config: Config) -> None:
         raise ConfigError(f"alerts.k: expected <= alerts.n ({a.n}), got {a.k}")
     c = config.capture
     if c.reconnect_min_s > c.reconnect_max_s:
-        raise ConfigError(f"capture.reconnect_min_s: expected <= capture.reconnect_max_s "
-                          f"({c.reconnect_max_s}), got {c.reconnect_min_s}")
+        raise ConfigError(
+            f"capture.reconnect_min_s: expected <= capture.reconnect_max_s "
+            f"({c.reconnect_max_s}), got {c.reconnect_min_s}"
+        )
     if not config.model.providers:
         raise ConfigError("model.providers: expected at least one provider, got []")
     levels = config.overlay.contour_levels
@@ -219,8 +223,10 @@ def substitute_secrets(source: str, key: str, environ: dict[str, str] | None = N
     def value(match: re.Match) -> str:
         name = match.group(1)
         if name not in environ:
-            raise ConfigError(f"{key}: environment variable {name} is not set (for a service: put it in "
-                              "/etc/vigil/credentials, see README)")
+            raise ConfigError(
+                f"{key}: environment variable {name} is not set (for a service: put it in "
+                "/etc/vigil/credentials, see README)"
+            )
         return quote(environ[name], safe="")
 
     return SECRET_PLACEHOLDER.sub(value, source)
@@ -245,8 +251,10 @@ def parse_config(data: dict, base_dir: str | Path = ".") -> Config:
     """A validated Config from an already parsed TOML table."""
     config = _build(Config, data, "")
     _check_cross_fields(config)
-    config = Config(**{f.name: getattr(config, f.name) for f in fields(Config) if f.name != "base_dir"},
-                    base_dir=str(base_dir))
+    config = Config(
+        **{f.name: getattr(config, f.name) for f in fields(Config) if f.name != "base_dir"},
+        base_dir=str(base_dir),
+    )
     return _with_sources_resolved(config)
 
 

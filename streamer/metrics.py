@@ -14,8 +14,24 @@ from streamer.types import Analysis, Frame
 INFERENCE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 # Drawing one 720p frame takes 2-6 ms here: fine buckets, so percentiles read back are close.
-DRAW_BUCKETS = (0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.006, 0.008, 0.01, 0.015, 0.02,
-                0.03, 0.05, 0.1)
+DRAW_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0015,
+    0.002,
+    0.0025,
+    0.003,
+    0.004,
+    0.005,
+    0.006,
+    0.008,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.1,
+)
 # Every reason a frame is dropped: a full ring (analysis, display), inference behind, drawing behind.
 DROP_REASONS = ("analysis_ring", "display_ring", "analysis_backlog", "display_late")
 
@@ -82,22 +98,49 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
     r = CollectorRegistry(auto_describe=True) if registry is None else registry
     return Metrics(
         registry=r,
-        frames_captured=Counter("vigil_frames_captured_total", "Frames read from each camera", ["camera"], registry=r),
-        frames_dropped=Counter("vigil_frames_dropped_total", "Frames dropped, by reason", ["camera", "reason"], registry=r),
-        frames_analysed=Counter("vigil_frames_analysed_total", "Frames through the backbone", ["camera"], registry=r),
-        backbone_seconds=Histogram("vigil_backbone_seconds", "Backbone time per batch", buckets=INFERENCE_BUCKETS, registry=r),
-        head_seconds=Histogram("vigil_head_seconds", "Head (GRU, classifier, Grad-CAM) time per window",
-                               buckets=INFERENCE_BUCKETS, registry=r),
-        decision_latency=Histogram("vigil_decision_latency_seconds", "Capture of a window's newest frame to its decision",
-                                   ["camera"], buckets=LATENCY_BUCKETS, registry=r),
-        ring_fill=Gauge("vigil_ring_fill_ratio", "Fill of each camera's analysis ring (0..1)", ["camera"], registry=r),
+        frames_captured=Counter(
+            "vigil_frames_captured_total", "Frames read from each camera", ["camera"], registry=r
+        ),
+        frames_dropped=Counter(
+            "vigil_frames_dropped_total", "Frames dropped, by reason", ["camera", "reason"], registry=r
+        ),
+        frames_analysed=Counter(
+            "vigil_frames_analysed_total", "Frames through the backbone", ["camera"], registry=r
+        ),
+        backbone_seconds=Histogram(
+            "vigil_backbone_seconds", "Backbone time per batch", buckets=INFERENCE_BUCKETS, registry=r
+        ),
+        head_seconds=Histogram(
+            "vigil_head_seconds",
+            "Head (GRU, classifier, Grad-CAM) time per window",
+            buckets=INFERENCE_BUCKETS,
+            registry=r,
+        ),
+        decision_latency=Histogram(
+            "vigil_decision_latency_seconds",
+            "Capture of a window's newest frame to its decision",
+            ["camera"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        ),
+        ring_fill=Gauge(
+            "vigil_ring_fill_ratio", "Fill of each camera's analysis ring (0..1)", ["camera"], registry=r
+        ),
         camera_up=Gauge("vigil_camera_up", "1 while the camera delivers frames", ["camera"], registry=r),
-        reconnects=Counter("vigil_camera_reconnects_total", "Reopened camera connections", ["camera"], registry=r),
-        class_probability=Gauge("vigil_class_probability", "Latest window's class probability", ["camera", "class"], registry=r),
+        reconnects=Counter(
+            "vigil_camera_reconnects_total", "Reopened camera connections", ["camera"], registry=r
+        ),
+        class_probability=Gauge(
+            "vigil_class_probability", "Latest window's class probability", ["camera", "class"], registry=r
+        ),
         alerts=Counter("vigil_alerts_total", "Alerts raised", ["camera", "class"], registry=r),
         model=Info("vigil_model", "The bundle in use", registry=r),
-        draw_seconds=Histogram("vigil_overlay_draw_seconds", "Drawing one displayed frame: its map, panel, tile",
-                               buckets=DRAW_BUCKETS, registry=r),
+        draw_seconds=Histogram(
+            "vigil_overlay_draw_seconds",
+            "Drawing one displayed frame: its map, panel, tile",
+            buckets=DRAW_BUCKETS,
+            registry=r,
+        ),
     )
 
 

@@ -14,18 +14,18 @@ import numpy as np
 from prometheus_client import start_http_server
 
 from streamer import systemd
-from streamer.display import drawing, window as screen
 from streamer.alerts.alerting import Alerting
 from streamer.alerts.log import RECORDING_SUFFIX, AlertLog, AlertRecorder
-from streamer.inference.bundle import Bundle, open_bundle
 from streamer.capture.camera import CaptureThread
-from streamer.display.compositor import Compositor
+from streamer.capture.ring import FrameRing
 from streamer.config import Config, ConfigError
+from streamer.display import window as screen
+from streamer.display.compositor import Compositor
+from streamer.inference.bundle import Bundle, open_bundle
+from streamer.inference.worker import InferenceWorker
 from streamer.metrics import Metrics, build_metrics, zero_known_series
 from streamer.preflight import check_startable
-from streamer.capture.ring import FrameRing
 from streamer.types import Analysis
-from streamer.inference.worker import InferenceWorker
 
 logger = logging.getLogger(__name__)
 JOIN_TIMEOUT_S = 0.5
@@ -35,7 +35,9 @@ class Decisions:
     """Where each decided window goes, on the inference thread: metrics, the compositor (its maps),
     alerting, then observers (benchmarks, tests: a public hook instead of rebinding a callback)."""
 
-    def __init__(self, classes: tuple[str, ...], metrics: Metrics, compositor: Compositor, alerting: Alerting):
+    def __init__(
+        self, classes: tuple[str, ...], metrics: Metrics, compositor: Compositor, alerting: Alerting
+    ):
         self.classes, self.metrics, self.compositor, self.alerting = classes, metrics, compositor, alerting
         self.observers: list[Callable[[Analysis], None]] = []
 
@@ -116,42 +118,93 @@ def camera_status(captures: list[CaptureThread]) -> Callable[[str], str]:
     return status
 
 
-def build_monitor(config: Config, stop: threading.Event, output_video: Path | None = None,
-                  metrics: Metrics | None = None, canvas_size: tuple[int, int] | None = None) -> Monitor:
+def build_monitor(
+    config: Config,
+    stop: threading.Event,
+    output_video: Path | None = None,
+    metrics: Metrics | None = None,
+    canvas_size: tuple[int, int] | None = None,
+) -> Monitor:
     """Every part of a monitor, built complete and wired, nothing started. Refuses (ConfigError)
     what `vigil check-config` refuses."""
     check_startable(config)
     cameras = [c for c in config.cameras if c.enabled]
-    bundle = open_bundle(config.resolve(config.model.bundle), config.model.providers, config.model.threads,
-                         tensorrt_fp16=config.model.tensorrt_fp16)
+    bundle = open_bundle(
+        config.resolve(config.model.bundle),
+        config.model.providers,
+        config.model.threads,
+        tensorrt_fp16=config.model.tensorrt_fp16,
+    )
     m = bundle.manifest
     metrics = metrics or build_metrics()
-    metrics.model.info({"backbone": m.backbone, "provider": bundle.provider, "bundle_sha256": m.files["model.onnx"][:16],
-                        "classes": ",".join(m.classes), "cam": m.cam_label})
+    metrics.model.info(
+        {
+            "backbone": m.backbone,
+            "provider": bundle.provider,
+            "bundle_sha256": m.files["model.onnx"][:16],
+            "classes": ",".join(m.classes),
+            "cam": m.cam_label,
+        }
+    )
     zero_known_series(metrics, [c.name for c in cameras], [c for c in m.classes if c != m.normal_class])
     alert_dir = config.resolve(config.alerts.directory)
     log = AlertLog(alert_dir, config.alerts.max_log_bytes, config.alerts.log_backups)
     for unfinished in sorted(alert_dir.glob("*" + RECORDING_SUFFIX)):
-        logger.warning("alerts: %s is an unfinished clip of an earlier run (stopped by force)", unfinished.name)
+        logger.warning(
+            "alerts: %s is an unfinished clip of an earlier run (stopped by force)", unfinished.name
+        )
     recorder = AlertRecorder(config.overlay, log, m.classes, m.cam_label)
 
     analysis_rings = {c.name: FrameRing(config.capture.ring_size, "analysis_ring") for c in cameras}
     display_rings = {c.name: FrameRing(max(config.capture.ring_size, 128), "display_ring") for c in cameras}
     for name, ring in analysis_rings.items():
         metrics.ring_fill.labels(name).set_function(lambda r=ring: len(r) / r.capacity)
-    captures = [CaptureThread(config.capture, camera, [analysis_rings[camera.name], display_rings[camera.name]],
-                              stop, metrics) for camera in cameras]
+    captures = [
+        CaptureThread(
+            config.capture, camera, [analysis_rings[camera.name], display_rings[camera.name]], stop, metrics
+        )
+        for camera in cameras
+    ]
     # Frames wait for their own CAM: a head runs every `stride` sampled frames, plus its latency.
     delay = config.inference.stride / m.sample_fps + 0.4
-    compositor = Compositor(config.overlay, display_rings, m.classes, m.cam_label, stop, delay, metrics,
-                            clip_finished=recorder.clip_finished, pre_roll_s=config.alerts.pre_roll_s,
-                            writer_path=output_video, canvas_size=canvas_size, camera_status=camera_status(captures))
-    alerting = Alerting(config.alerts, m.classes, m.normal_class, alert_dir, recorder, compositor.record_alert,
-                        metrics.alert_raised)
+    compositor = Compositor(
+        config.overlay,
+        display_rings,
+        m.classes,
+        m.cam_label,
+        stop,
+        delay,
+        metrics,
+        clip_finished=recorder.clip_finished,
+        pre_roll_s=config.alerts.pre_roll_s,
+        writer_path=output_video,
+        canvas_size=canvas_size,
+        camera_status=camera_status(captures),
+    )
+    alerting = Alerting(
+        config.alerts,
+        m.classes,
+        m.normal_class,
+        alert_dir,
+        recorder,
+        compositor.record_alert,
+        metrics.alert_raised,
+    )
     decisions = Decisions(m.classes, metrics, compositor, alerting)
     worker = InferenceWorker(config.inference, bundle, analysis_rings, stop, decisions.deliver, metrics)
-    return Monitor(config, bundle, metrics, stop, tuple(captures), worker, compositor, recorder, alerting,
-                   decisions, alert_dir)
+    return Monitor(
+        config,
+        bundle,
+        metrics,
+        stop,
+        tuple(captures),
+        worker,
+        compositor,
+        recorder,
+        alerting,
+        decisions,
+        alert_dir,
+    )
 
 
 def start_metrics(config: Config, metrics: Metrics) -> None:
@@ -161,9 +214,11 @@ def start_metrics(config: Config, metrics: Metrics) -> None:
     try:
         start_http_server(config.metrics.port, addr=config.metrics.host, registry=metrics.registry)
     except OSError as err:
-        raise ConfigError(f"metrics.port: cannot listen on {config.metrics.host}:{config.metrics.port} "
-                          f"({err.strerror or err}; another monitor running?): pick another port or set "
-                          "metrics.enabled = false") from None
+        raise ConfigError(
+            f"metrics.port: cannot listen on {config.metrics.host}:{config.metrics.port} "
+            f"({err.strerror or err}; another monitor running?): pick another port or set "
+            "metrics.enabled = false"
+        ) from None
     logger.info("metrics on http://%s:%d/metrics", config.metrics.host, config.metrics.port)
 
 
@@ -178,19 +233,28 @@ def run(config: Config, seconds: float | None = None) -> int:
     if mode == "window" and not windowed:
         logger.error("drawing.display is 'window' but no display is usable: running headless")
     # The annotated video is the headless view: a window is what a guard watches instead.
-    output = config.resolve(config.overlay.output_video) if config.overlay.output_video and not windowed else None
+    output = (
+        config.resolve(config.overlay.output_video) if config.overlay.output_video and not windowed else None
+    )
     several = sum(c.enabled for c in config.cameras) > 1
-    monitor = build_monitor(config, stop, output, canvas_size=screen.window_canvas() if windowed and several else None)
+    monitor = build_monitor(
+        config, stop, output, canvas_size=screen.window_canvas() if windowed and several else None
+    )
     window = None
     try:
         start_metrics(config, monitor.metrics)
         if windowed:
-            window = screen.Window("Vigil - " + ", ".join(c.camera.name for c in monitor.captures),
-                                    fullscreen=config.overlay.fullscreen)
+            window = screen.Window(
+                "Vigil - " + ", ".join(c.camera.name for c in monitor.captures),
+                fullscreen=config.overlay.fullscreen,
+            )
         monitor.start()
         systemd.notify("READY=1")
-        logger.info("monitoring %s (%s)", ", ".join(c.camera.name for c in monitor.captures),
-                    "window" if windowed else "headless")
+        logger.info(
+            "monitoring %s (%s)",
+            ", ".join(c.camera.name for c in monitor.captures),
+            "window" if windowed else "headless",
+        )
         _main_loop(monitor, window, time.monotonic() + seconds if seconds else None)
     finally:
         if window is not None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from streamer.inference.bundle import BundleError, read_manifest, verify_checksums
-from streamer.config import Config, ConfigError
-from streamer.redact import redact_url
 from streamer.capture.sources import SourceError, source_kind
+from streamer.config import Config, ConfigError
+from streamer.inference.bundle import BundleError, read_manifest, verify_checksums
+from streamer.redact import redact_url
 
 # Characters that end the user-info part of a URL when they appear unencoded in a password.
 RESERVED_IN_USERINFO = "@#?/[] "
@@ -26,9 +26,9 @@ def unencoded_in_userinfo(url: str) -> list[str]:
     userinfo = rest[: rest.rfind("@")]
     colon, slash = userinfo.find(":"), userinfo.find("/")
     if slash >= 0 and (colon < 0 or slash < colon):
-        return []                           # 'host/path@x': an '@' in the path, no credentials
+        return []  # 'host/path@x': an '@' in the path, no credentials
     if slash >= 0 and userinfo[colon + 1 : slash].isdigit():
-        return []                           # 'host:554/path@x'
+        return []  # 'host:554/path@x'
     return sorted({c for c in userinfo if c in RESERVED_IN_USERINFO})
 
 
@@ -45,9 +45,11 @@ def check_cameras(config: Config) -> None:
         reserved = unencoded_in_userinfo(camera.source)
         if reserved:
             codes = ", ".join(f"{c!r} as %{ord(c):02X}" for c in reserved)
-            raise ConfigError(f"{key}: the user name or password holds reserved characters: percent-encode "
-                              f"them ({codes}) or take the password from the environment "
-                              f"({{VIGIL_...}}, see config.toml); got {redact_url(camera.source)!r}")
+            raise ConfigError(
+                f"{key}: the user name or password holds reserved characters: percent-encode "
+                f"them ({codes}) or take the password from the environment "
+                f"({{VIGIL_...}}, see config.toml); got {redact_url(camera.source)!r}"
+            )
         if kind == "file" and not Path(camera.source).is_file():
             raise ConfigError(f"{key}: expected an existing video file, got {camera.source!r} (no such file)")
 
@@ -55,7 +57,9 @@ def check_cameras(config: Config) -> None:
 def check_bundle(config: Config) -> None:
     directory = config.resolve(config.model.bundle)
     if not directory.is_dir():
-        raise ConfigError(f"model.bundle: expected a bundle directory, got {str(directory)!r} (no such directory)")
+        raise ConfigError(
+            f"model.bundle: expected a bundle directory, got {str(directory)!r} (no such directory)"
+        )
     try:
         manifest = read_manifest(directory)
         verify_checksums(directory, manifest)
@@ -63,8 +67,9 @@ def check_bundle(config: Config) -> None:
         raise ConfigError(f"model.bundle: {err}") from None
     unknown = sorted(set(config.alerts.class_thresholds) - set(manifest.classes))
     if unknown:
-        raise ConfigError(f"alerts.class_thresholds: expected classes of the bundle {list(manifest.classes)}, "
-                          f"got {unknown}")
+        raise ConfigError(
+            f"alerts.class_thresholds: expected classes of the bundle {list(manifest.classes)}, got {unknown}"
+        )
 
 
 def _writable_folder(folder: Path, key: str, what: str) -> None:
@@ -82,8 +87,9 @@ def check_outputs(config: Config) -> None:
     elif existing is not None:
         _writable_folder(alerts, "alerts.directory", "the alert log")
     if config.overlay.output_video:
-        _writable_folder(config.resolve(config.overlay.output_video).parent, "overlay.output_video",
-                         "the annotated video")
+        _writable_folder(
+            config.resolve(config.overlay.output_video).parent, "overlay.output_video", "the annotated video"
+        )
 
 
 def check_startable(config: Config) -> None:

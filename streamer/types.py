@@ -15,7 +15,7 @@ class Frame:
     seq: int
     ts: float
     image: np.ndarray
-    wall: float = 0.0           # time.time() at capture, for logs and alert files
+    wall: float = 0.0  # time.time() at capture, for logs and alert files
 
 
 @dataclass(frozen=True)
@@ -23,14 +23,14 @@ class Analysis:
     """The head's verdict on one window, with the CAM of each analysed frame."""
 
     camera: str
-    seqs: tuple[int, ...]       # sequence numbers of the window's frames, oldest first
-    stamps: tuple[float, ...]   # their capture times
-    probs: np.ndarray           # [C]
-    maps: np.ndarray            # [T, h, w], one per frame, for the explained class
-    explained: int              # class the CAMs explain
-    decided_at: float           # monotonic time the decision was ready
-    walls: tuple[float, ...] = ()           # wall-clock capture times of the frames
-    image: np.ndarray | None = None         # the newest frame as captured: the alert's snapshot
+    seqs: tuple[int, ...]  # sequence numbers of the window's frames, oldest first
+    stamps: tuple[float, ...]  # their capture times
+    probs: np.ndarray  # [C]
+    maps: np.ndarray  # [T, h, w], one per frame, for the explained class
+    explained: int  # class the CAMs explain
+    decided_at: float  # monotonic time the decision was ready
+    walls: tuple[float, ...] = ()  # wall-clock capture times of the frames
+    image: np.ndarray | None = None  # the newest frame as captured: the alert's snapshot
 
     @property
     def latency(self) -> float:

@@ -35,15 +35,46 @@ class RtspServer:
 
     def start(self) -> None:
         extra = [*self.credentials, self.auth] if self.credentials else []
-        self.server = subprocess.Popen([SYSTEM_PYTHON, str(REPO / "testbed" / "rtsp_server.py"), str(self.port),
-                                        str(self.rtp_port), *extra], stdout=subprocess.PIPE,
-                                       stderr=subprocess.DEVNULL, text=True)
+        self.server = subprocess.Popen(
+            [
+                SYSTEM_PYTHON,
+                str(REPO / "testbed" / "rtsp_server.py"),
+                str(self.port),
+                str(self.rtp_port),
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         if self.server.stdout.readline().strip() != "ready":
             raise RuntimeError("the RTSP server did not start")
         self.feeder = subprocess.Popen(
-            ["ffmpeg", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", str(self.clip), "-an", "-c:v", "libx264",
-             "-preset", "ultrafast", "-tune", "zerolatency", "-g", "10", "-f", "rtp", f"rtp://127.0.0.1:{self.rtp_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "-1",
+                "-i",
+                str(self.clip),
+                "-an",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-g",
+                "10",
+                "-f",
+                "rtp",
+                f"rtp://127.0.0.1:{self.rtp_port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def kill(self) -> None:
         for proc in (self.feeder, self.server):
@@ -53,8 +84,6 @@ class RtspServer:
 
     def freeze(self, frozen: bool) -> None:
         os.kill(self.server.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
-
-
 
 
 def free_port() -> int:

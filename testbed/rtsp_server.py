@@ -24,7 +24,8 @@ factory = GstRtspServer.RTSPMediaFactory()
 factory.set_launch(
     f'( udpsrc address=127.0.0.1 port={rtp_port} caps="application/x-rtp,media=video,clock-rate=90000,'
     'encoding-name=H264,payload=96" ! rtph264depay ! h264parse config-interval=-1 '
-    '! rtph264pay name=pay0 pt=96 config-interval=1 )')
+    "! rtph264pay name=pay0 pt=96 config-interval=1 )"
+)
 factory.set_shared(True)
 if len(sys.argv) > 4:
     user, password = sys.argv[3], sys.argv[4]
@@ -39,8 +40,11 @@ if len(sys.argv) > 4:
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
     server.set_auth(auth)
     permissions = GstRtspServer.RTSPPermissions()
-    permissions.add_role_from_structure(Gst.Structure.from_string(
-        "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")[0])
+    permissions.add_role_from_structure(
+        Gst.Structure.from_string(
+            "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+        )[0]
+    )
     factory.set_permissions(permissions)
 server.get_mount_points().add_factory("/cam", factory)
 server.attach(None)

@@ -13,8 +13,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parent.parent
 FOOTAGE = REPO.parent / "shared" / "data" / "footage" / "vtest.avi"
 
-TINY = {"backbone": "compact", "frames": 3, "input_size": (32, 32), "classes": ("normal", "fight", "shooting"),
-        "gru_units": 8, "dense_units": (8,), "sample_fps": 5.0}
+TINY = {
+    "backbone": "compact",
+    "frames": 3,
+    "input_size": (32, 32),
+    "classes": ("normal", "fight", "shooting"),
+    "gru_units": 8,
+    "dense_units": (8,),
+    "sample_fps": 5.0,
+}
 
 
 def make_frames(n: int, h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -32,9 +39,10 @@ def tiny_model(**overrides):
 def tiny_bundle(tmp_path_factory) -> Path:
     """A real exported bundle of a tiny compact convRNN (exported once per session)."""
     pytest.importorskip("tensorflow")
+    import keras
+
     from models.export import export_bundle
 
-    import keras
     keras.utils.set_random_seed(1)
     return export_bundle(tiny_model(), tmp_path_factory.mktemp("bundle") / "tiny")
 

@@ -12,8 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from streamer.alerts.log import AlertLog, LOG_NAME
-
+from streamer.alerts.log import LOG_NAME, AlertLog
 from streamer.alerts.policy import AlertPolicy
 from streamer.config import AlertsConfig, ConfigError
 from tests.conftest import REPO
@@ -22,19 +21,24 @@ CLASSES = ("normal", "fight", "shooting")
 
 
 def policy(**overrides) -> AlertPolicy:
-    return AlertPolicy(AlertsConfig(**{"threshold": 0.7, "k": 2, "n": 3, "cooldown_s": 10, **overrides}), CLASSES, "normal")
+    return AlertPolicy(
+        AlertsConfig(**{"threshold": 0.7, "k": 2, "n": 3, "cooldown_s": 10, **overrides}), CLASSES, "normal"
+    )
 
 
 def probs(fight: float, shooting: float = 0.0) -> np.ndarray:
     return np.array([1 - fight - shooting, fight, shooting])
 
 
-@pytest.mark.parametrize("sequence,fires_at", [
-    ([0.9, 0.1, 0.1, 0.9], []),                 # never 2 of the last 3
-    ([0.9, 0.1, 0.9], [2]),                     # 2 of 3
-    ([0.9, 0.9, 0.9, 0.9], [1]),                # then the cooldown holds it back
-    ([0.69, 0.69, 0.69], []),                   # under the threshold
-])
+@pytest.mark.parametrize(
+    "sequence,fires_at",
+    [
+        ([0.9, 0.1, 0.1, 0.9], []),  # never 2 of the last 3
+        ([0.9, 0.1, 0.9], [2]),  # 2 of 3
+        ([0.9, 0.9, 0.9, 0.9], [1]),  # then the cooldown holds it back
+        ([0.69, 0.69, 0.69], []),  # under the threshold
+    ],
+)
 def test_k_of_n_with_cooldown(sequence, fires_at):
     p = policy()
     fired = [i for i, f in enumerate(sequence) if p.update("cam", probs(f), now=float(i))]
@@ -44,16 +48,18 @@ def test_k_of_n_with_cooldown(sequence, fires_at):
 def test_cooldown_is_per_camera_and_class_and_expires():
     p = policy(k=1, n=1, cooldown_s=10)
     assert p.update("a", probs(0.9), 0.0) == [1]
-    assert p.update("b", probs(0.9), 1.0) == [1]          # other camera
-    assert p.update("a", probs(0.0, 0.9), 2.0) == [2]     # other class
-    assert p.update("a", probs(0.9), 5.0) == []           # cooling down
-    assert p.update("a", probs(0.9), 10.5) == [1]         # cooled down
+    assert p.update("b", probs(0.9), 1.0) == [1]  # other camera
+    assert p.update("a", probs(0.0, 0.9), 2.0) == [2]  # other class
+    assert p.update("a", probs(0.9), 5.0) == []  # cooling down
+    assert p.update("a", probs(0.9), 10.5) == [1]  # cooled down
 
 
 def test_class_thresholds_override_and_are_checked():
     p = policy(k=1, n=1, class_thresholds={"shooting": 0.4})
     assert p.update("a", probs(0.5, 0.45), 0.0) == [2]
-    with pytest.raises(ConfigError, match=r"alerts\.class_thresholds: expected classes from .*, got \['robbery'\]"):
+    with pytest.raises(
+        ConfigError, match=r"alerts\.class_thresholds: expected classes from .*, got \['robbery'\]"
+    ):
         policy(class_thresholds={"robbery": 0.5})
 
 
@@ -69,9 +75,12 @@ def test_log_rotates_by_size_and_keeps_backups(tmp_path):
     log.close()
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == [LOG_NAME, f"{LOG_NAME}.1", f"{LOG_NAME}.2"]
-    numbers = [json.loads(line)["i"] for name in (f"{LOG_NAME}.2", f"{LOG_NAME}.1", LOG_NAME)
-               for line in (tmp_path / name).read_text().splitlines()]
-    assert numbers == sorted(numbers) and numbers[-1] == 99        # newest kept, in order
+    numbers = [
+        json.loads(line)["i"]
+        for name in (f"{LOG_NAME}.2", f"{LOG_NAME}.1", LOG_NAME)
+        for line in (tmp_path / name).read_text().splitlines()
+    ]
+    assert numbers == sorted(numbers) and numbers[-1] == 99  # newest kept, in order
     assert all((tmp_path / f).stat().st_size <= 1024 for f in files)
 
 
@@ -86,37 +95,47 @@ for i in itertools.count():
 
 
 def test_kill_9_leaves_only_whole_lines(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout.readline().strip() == "ready"
     log = tmp_path / LOG_NAME
     deadline = time.monotonic() + 30
-    while log.stat().st_size < 20 * 3000 and time.monotonic() < deadline:    # mid-stream, however slow the disk
+    while log.stat().st_size < 20 * 3000 and time.monotonic() < deadline:  # mid-stream, however slow the disk
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     lines = (tmp_path / LOG_NAME).read_bytes().split(b"\n")
-    assert lines[-1] == b""                      # ends with a newline: no half line
+    assert lines[-1] == b""  # ends with a newline: no half line
     records = [json.loads(line) for line in lines[:-1]]
     assert len(records) > 10
     assert [r["i"] for r in records] == list(range(len(records)))
 
 
-def analysis_of(camera: str = "gate") -> "Analysis":
+def analysis_of(camera: str = "gate"):
     import numpy as np
 
     from streamer.types import Analysis
 
     maps = np.zeros((3, 4, 4), np.float32)
     maps[-1, 1, 2] = 1.0
-    return Analysis(camera, (7, 8, 9), (1.0, 1.2, 1.4), np.array([0.1, 0.8, 0.1], np.float32), maps, 1, 1.5,
-                    (1_700_000_000.0, 1_700_000_000.2, 1_700_000_000.4), np.full((48, 64, 3), 90, np.uint8))
+    return Analysis(
+        camera,
+        (7, 8, 9),
+        (1.0, 1.2, 1.4),
+        np.array([0.1, 0.8, 0.1], np.float32),
+        maps,
+        1,
+        1.5,
+        (1_700_000_000.0, 1_700_000_000.2, 1_700_000_000.4),
+        np.full((48, 64, 3), 90, np.uint8),
+    )
 
 
 def test_the_snapshot_is_on_disk_before_its_line_and_a_full_disk_still_logs_the_alert(tmp_path):
     import cv2
 
     from streamer.alerts.log import AlertRecorder
-
     from streamer.alerts.record import build_alert
     from streamer.config import OverlayConfig
 
@@ -125,13 +144,17 @@ def test_the_snapshot_is_on_disk_before_its_line_and_a_full_disk_still_logs_the_
     recorder.start()
     first = build_alert(analysis_of("gate"), 1, classes, 1_700_000_001.0)
     second = build_alert(analysis_of("door"), 1, classes, 1_700_000_002.0)
-    (tmp_path / f"{second.id}.jpg.tmp").symlink_to("/dev/full")     # the disk is full for this one
+    (tmp_path / f"{second.id}.jpg.tmp").symlink_to("/dev/full")  # the disk is full for this one
     recorder.submit(first)
     recorder.submit(second)
     recorder.clip_finished(first.id, "gate", "fight", tmp_path / f"{first.id}.mp4", 12)
     recorder.close()
     lines = [json.loads(line) for line in (tmp_path / LOG_NAME).read_text().splitlines()]
-    assert [(r["type"], r["id"]) for r in lines] == [("alert", first.id), ("alert", second.id), ("clip", first.id)]
+    assert [(r["type"], r["id"]) for r in lines] == [
+        ("alert", first.id),
+        ("alert", second.id),
+        ("clip", first.id),
+    ]
     assert lines[0]["snapshot"] == f"{first.id}.jpg" and lines[0]["boxes"]
     assert cv2.imread(str(tmp_path / lines[0]["snapshot"])).shape == (48, 64, 3)
     assert lines[1]["snapshot"] is None and lines[1]["snapshot_error"] == "No space left on device"

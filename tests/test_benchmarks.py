@@ -13,8 +13,13 @@ from tests.conftest import REPO
 
 
 def run(script: str, *args: str) -> dict:
-    result = subprocess.run([sys.executable, "-m", f"benchmarks.{script.removesuffix('.py')}", *args], cwd=REPO, capture_output=True,
-                            text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{script.removesuffix('.py')}", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return json.loads(result.stdout)
 
@@ -38,7 +43,9 @@ def test_inference_benchmark_runs(tmp_path):
     pytest.importorskip("tensorflow")
     report = run("inference.py", "--backbones", "compact", "--quick")
     r = report["results"][0]
-    assert report["machine"]["cores"] >= 1 and "CPUExecutionProvider" in report["machine"]["providers_available"]
+    assert (
+        report["machine"]["cores"] >= 1 and "CPUExecutionProvider" in report["machine"]["providers_available"]
+    )
     assert r["backbone"] == "compact" and r["naive_window_ms"] > 0
     assert set(r["cached"]) == {"1", "4"} and all(v["speedup_vs_naive"] > 0 for v in r["cached"].values())
     assert r["explanation_overhead_head"] > 0
@@ -46,8 +53,13 @@ def test_inference_benchmark_runs(tmp_path):
     assert r["backbone_ms_per_frame_by_threads"] and r["tensorflow_over_onnxruntime"]["head_explained"] > 0
     # the compact backbone at 32 px: five 3x3 convs, 24-48-48-96-96 channels, strides 2-2-1-2-1
     assert r["arithmetic"]["backbone_gmacs_per_frame"] == round(
-        sum(o * s * s * 9 * i for o, s, i in [(24, 16, 3), (48, 8, 24), (48, 8, 48), (96, 4, 48), (96, 4, 96)]) / 1e9, 4)
-    assert 0 < r["arithmetic"]["backbone_fraction_of_matmul"]
+        sum(
+            o * s * s * 9 * i for o, s, i in [(24, 16, 3), (48, 8, 24), (48, 8, 48), (96, 4, 48), (96, 4, 96)]
+        )
+        / 1e9,
+        4,
+    )
+    assert r["arithmetic"]["backbone_fraction_of_matmul"] > 0
     cache = r["device_resident_cache"]
     assert cache["device"] == "cpu" and cache["head_explained_bound_ms"] > 0 and cache["cache_upload_ms"] >= 0
     assert_plots(report, tmp_path, 2)
@@ -62,17 +74,21 @@ def test_pipeline_benchmark_runs(tiny_bundle, tmp_path):
         assert r["rss_mb"]["max"] >= r["rss_mb"]["start"] > 0
     assert compact["backbone"] == "compact" and mobilenet["backbone"].startswith("mobilenetv2")
     assert [(s["backbone"], s["realtime_cameras"]) for s in report["summary"]] == [
-        (r["backbone"], 0 if r["shortfalls"] else 1) for r in report["runs"]]
+        (r["backbone"], 0 if r["shortfalls"] else 1) for r in report["runs"]
+    ]
     assert_plots(report, tmp_path, 1)
 
 
-@pytest.mark.parametrize("drops,p95,expected", [
-    ({}, 40.0, []),
-    ({}, 250.0, []),
-    ({}, 251.0, ["p95 latency 251 ms > 250"]),
-    ({"display_ring": 7}, 40.0, ["7 display_ring drops"]),
-    ({"analysis_backlog": 3}, 900.5, ["3 analysis_backlog drops", "p95 latency 900.5 ms > 250"]),
-])
+@pytest.mark.parametrize(
+    "drops,p95,expected",
+    [
+        ({}, 40.0, []),
+        ({}, 250.0, []),
+        ({}, 251.0, ["p95 latency 251 ms > 250"]),
+        ({"display_ring": 7}, 40.0, ["7 display_ring drops"]),
+        ({"analysis_backlog": 3}, 900.5, ["3 analysis_backlog drops", "p95 latency 900.5 ms > 250"]),
+    ],
+)
 def test_a_run_falls_short_of_real_time_on_any_drop_or_late_decision(drops, p95, expected):
     from benchmarks.pipeline import shortfalls
 
@@ -83,24 +99,53 @@ def test_pipeline_summary_finds_the_most_cameras_sustained():
     from benchmarks.pipeline import summarise
 
     def run(resolution, cameras, shortfalls):
-        return {"backbone": "b", "resolution": resolution, "source": "file", "cameras": cameras,
-                "shortfalls": shortfalls}
+        return {
+            "backbone": "b",
+            "resolution": resolution,
+            "source": "file",
+            "cameras": cameras,
+            "shortfalls": shortfalls,
+        }
 
-    runs = [run("720p", 1, []), run("720p", 2, []), run("720p", 4, ["3 display_ring drops"]), run("1080p", 1, [])]
+    runs = [
+        run("720p", 1, []),
+        run("720p", 2, []),
+        run("720p", 4, ["3 display_ring drops"]),
+        run("1080p", 1, []),
+    ]
     assert summarise(runs) == [
-        {"backbone": "b", "resolution": "720p", "source": "file", "realtime_cameras": 2,
-         "next_count_fell_short": {"cameras": 4, "by": ["3 display_ring drops"]}},
-        {"backbone": "b", "resolution": "1080p", "source": "file", "realtime_cameras": 1,
-         "next_count_fell_short": None}]
+        {
+            "backbone": "b",
+            "resolution": "720p",
+            "source": "file",
+            "realtime_cameras": 2,
+            "next_count_fell_short": {"cameras": 4, "by": ["3 display_ring drops"]},
+        },
+        {
+            "backbone": "b",
+            "resolution": "1080p",
+            "source": "file",
+            "realtime_cameras": 1,
+            "next_count_fell_short": None,
+        },
+    ]
 
 
 def test_plot_refuses_what_is_not_a_benchmark_report(tmp_path):
     path = tmp_path / "other.json"
     path.write_text('{"benchmark": "other"}')
-    result = subprocess.run([sys.executable, "-m", "benchmarks.plot", str(path)], cwd=REPO, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.plot", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == f"plot: {path}: expected a benchmark report (['inference', 'pipeline']), got 'other'"
+    assert (
+        result.stderr.strip()
+        == f"plot: {path}: expected a benchmark report (['inference', 'pipeline']), got 'other'"
+    )
 
 
 @pytest.mark.rtsp
@@ -108,9 +153,14 @@ def test_pipeline_benchmark_runs_over_rtsp(tiny_bundle):
     from testbed.rtsp import gst_rtsp_available
 
     if not gst_rtsp_available():
-        pytest.skip("needs ffmpeg and GStreamer's RTSP server (Debian gir1.2-gst-rtsp-server-1.0, python3-gi)")
+        pytest.skip(
+            "needs ffmpeg and GStreamer's RTSP server (Debian gir1.2-gst-rtsp-server-1.0, python3-gi)"
+        )
     report = run("pipeline.py", "--bundle", str(tiny_bundle), "--quick", "--rtsp")
-    assert [(r["source"], r["resolution"]) for r in report["runs"]] == [("file", "320x180"), ("rtsp", "320x180")]
+    assert [(r["source"], r["resolution"]) for r in report["runs"]] == [
+        ("file", "320x180"),
+        ("rtsp", "320x180"),
+    ]
     assert report["runs"][1]["analysed_fps_per_camera"] > 0
 
 
@@ -121,8 +171,14 @@ def test_gpu_script_runs_end_to_end_and_skips_missing_providers(tmp_path):
     from streamer.inference.providers import nvidia_driver_present
 
     env = {**os.environ, "PYTHON": sys.executable}
-    result = subprocess.run(["bash", "benchmarks/gpu.sh", str(tmp_path), "--quick"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["bash", "benchmarks/gpu.sh", str(tmp_path), "--quick"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     inference = json.loads((tmp_path / "inference-gpu.json").read_text())
     by_provider = {r["asked"]: r for r in inference["results"]}
@@ -133,4 +189,7 @@ def test_gpu_script_runs_end_to_end_and_skips_missing_providers(tmp_path):
     pipeline = json.loads((tmp_path / "pipeline-gpu.json").read_text())
     assert pipeline["runs"][0]["analysed_fps_per_camera"] > 0
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [
-        "inference-gpu-batch.png", "inference-gpu-window.png", "pipeline-gpu-cameras.png"]
+        "inference-gpu-batch.png",
+        "inference-gpu-window.png",
+        "pipeline-gpu-cameras.png",
+    ]

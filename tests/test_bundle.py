@@ -91,8 +91,14 @@ BROKEN_BUNDLES = [
     (head_tampered, r"head\.onnx: sha256 mismatch"),
     (backbone_missing, r"backbone\.onnx: missing"),
     (backbone_not_onnx, r"backbone\.onnx: not a loadable ONNX model"),
-    (manifest_wrong_frames, r"head\.onnx: input 'activations': expected shape \[1, 5, 4, 4, 96\], got \[1, 3, 4, 4, 96\]"),
-    (manifest_wrong_activation_shape, r"backbone\.onnx: output 'activations': expected shape \[None, 8, 8, 96\]"),
+    (
+        manifest_wrong_frames,
+        r"head\.onnx: input 'activations': expected shape \[1, 5, 4, 4, 96\], got \[1, 3, 4, 4, 96\]",
+    ),
+    (
+        manifest_wrong_activation_shape,
+        r"backbone\.onnx: output 'activations': expected shape \[None, 8, 8, 96\]",
+    ),
 ]
 
 
@@ -119,15 +125,21 @@ def test_full_graph_shape_is_checked_when_first_used(bundle_copy):
     onnx.save(convert(fn, signature), bundle_copy / "model.onnx")
     refresh_checksum(bundle_copy, "model.onnx")
     bundle = open_bundle(bundle_copy, providers=("cpu",))
-    with pytest.raises(BundleError, match=r"model\.onnx: input 'frames': expected shape \[1, 3, 32, 32, 3\], got \[1, 4, 32, 32, 3\]"):
+    with pytest.raises(
+        BundleError,
+        match=r"model\.onnx: input 'frames': expected shape \[1, 3, 32, 32, 3\], got \[1, 4, 32, 32, 3\]",
+    ):
         bundle.full(make_frames(3, 32, 32))
 
 
-@pytest.mark.parametrize("frames,message", [
-    (make_frames(3, 32, 16), r"frames: expected \[N, 32, 32, 3\] uint8, got \[3, 32, 16, 3\] uint8"),
-    (make_frames(3, 32, 32).astype(np.float32), r"got \[3, 32, 32, 3\] float32"),
-    (make_frames(3, 32, 32)[..., :1], r"got \[3, 32, 32, 1\] uint8"),
-])
+@pytest.mark.parametrize(
+    "frames,message",
+    [
+        (make_frames(3, 32, 16), r"frames: expected \[N, 32, 32, 3\] uint8, got \[3, 32, 16, 3\] uint8"),
+        (make_frames(3, 32, 32).astype(np.float32), r"got \[3, 32, 32, 3\] float32"),
+        (make_frames(3, 32, 32)[..., :1], r"got \[3, 32, 32, 1\] uint8"),
+    ],
+)
 def test_wrong_frames_are_refused_by_name(tiny_bundle, frames, message):
     with pytest.raises(ValueError, match=message):
         open_bundle(tiny_bundle, providers=("cpu",)).backbone(frames)
@@ -135,7 +147,9 @@ def test_wrong_frames_are_refused_by_name(tiny_bundle, frames, message):
 
 def test_head_refuses_a_window_of_wrong_length(tiny_bundle):
     bundle = open_bundle(tiny_bundle, providers=("cpu",))
-    with pytest.raises(ValueError, match=r"head: expected activations of shape \(3, 4, 4, 96\), got \(2, 4, 4, 96\)"):
+    with pytest.raises(
+        ValueError, match=r"head: expected activations of shape \(3, 4, 4, 96\), got \(2, 4, 4, 96\)"
+    ):
         bundle.head(np.zeros((2, 4, 4, 96), np.float32))
 
 
@@ -169,23 +183,40 @@ def test_gpu_provider_really_used(tiny_bundle):
     np.testing.assert_allclose(bundle.full(frames).cam, cpu.full(frames).cam, rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("allowed,available,expected", [
-    (("tensorrt", "cuda", "cpu"), ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"],
-     ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]),
-    (("cpu", "cuda"), ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CUDAExecutionProvider", "CPUExecutionProvider"]),
-    (("tensorrt", "cpu"), ["CPUExecutionProvider"], ["CPUExecutionProvider"]),
-    (("cuda",), ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CUDAExecutionProvider"]),
-])
+@pytest.mark.parametrize(
+    "allowed,available,expected",
+    [
+        (
+            ("tensorrt", "cuda", "cpu"),
+            ["CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"],
+            ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+        ),
+        (
+            ("cpu", "cuda"),
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        ),
+        (("tensorrt", "cpu"), ["CPUExecutionProvider"], ["CPUExecutionProvider"]),
+        (("cuda",), ["CUDAExecutionProvider", "CPUExecutionProvider"], ["CUDAExecutionProvider"]),
+    ],
+)
 def test_providers_in_preference_order_among_allowed_and_available(allowed, available, expected):
     from streamer.inference.providers import choose_providers
 
     assert choose_providers(allowed, available) == expected
 
 
-@pytest.mark.parametrize("allowed,available,message", [
-    (("rocm",), ["CPUExecutionProvider"], r"providers: expected names from \['tensorrt', 'cuda', 'cpu'\], got \['rocm'\]"),
-    (("cuda",), ["CPUExecutionProvider"], r"providers: none of \['cuda'\] is available"),
-])
+@pytest.mark.parametrize(
+    "allowed,available,message",
+    [
+        (
+            ("rocm",),
+            ["CPUExecutionProvider"],
+            r"providers: expected names from \['tensorrt', 'cuda', 'cpu'\], got \['rocm'\]",
+        ),
+        (("cuda",), ["CPUExecutionProvider"], r"providers: none of \['cuda'\] is available"),
+    ],
+)
 def test_provider_errors(allowed, available, message):
     from streamer.inference.providers import choose_providers
 
@@ -204,18 +235,38 @@ def test_no_gpu_provider_is_asked_for_without_an_nvidia_driver(tiny_bundle, capf
     assert "Failed to load library" not in capfd.readouterr().err
 
 
-@pytest.mark.parametrize("name,cache,fp16,expected", [
-    ("CPUExecutionProvider", Path("/c"), True, {}),
-    ("CUDAExecutionProvider", Path("/c"), False, {}),
-    ("TensorrtExecutionProvider", None, False, {}),
-    ("TensorrtExecutionProvider", None, True, {"trt_fp16_enable": "True"}),
-    ("TensorrtExecutionProvider", Path("/c"), True,
-     {"trt_fp16_enable": "True", "trt_engine_cache_enable": "True", "trt_engine_cache_path": "/c/fp16",
-      "trt_timing_cache_enable": "True", "trt_timing_cache_path": "/c/fp16"}),
-    ("TensorrtExecutionProvider", Path("/c"), False,
-     {"trt_engine_cache_enable": "True", "trt_engine_cache_path": "/c",
-      "trt_timing_cache_enable": "True", "trt_timing_cache_path": "/c"}),
-])
+@pytest.mark.parametrize(
+    "name,cache,fp16,expected",
+    [
+        ("CPUExecutionProvider", Path("/c"), True, {}),
+        ("CUDAExecutionProvider", Path("/c"), False, {}),
+        ("TensorrtExecutionProvider", None, False, {}),
+        ("TensorrtExecutionProvider", None, True, {"trt_fp16_enable": "True"}),
+        (
+            "TensorrtExecutionProvider",
+            Path("/c"),
+            True,
+            {
+                "trt_fp16_enable": "True",
+                "trt_engine_cache_enable": "True",
+                "trt_engine_cache_path": "/c/fp16",
+                "trt_timing_cache_enable": "True",
+                "trt_timing_cache_path": "/c/fp16",
+            },
+        ),
+        (
+            "TensorrtExecutionProvider",
+            Path("/c"),
+            False,
+            {
+                "trt_engine_cache_enable": "True",
+                "trt_engine_cache_path": "/c",
+                "trt_timing_cache_enable": "True",
+                "trt_timing_cache_path": "/c",
+            },
+        ),
+    ],
+)
 def test_tensorrt_options_carry_the_engine_cache_and_fp16(name, cache, fp16, expected):
     from streamer.inference.providers import provider_options
 
@@ -242,7 +293,7 @@ def test_tensorrt_fp16_engine_agrees_with_the_cpu(tiny_bundle, tmp_path, monkeyp
     frames = make_frames(3, 32, 32)
     cpu = open_bundle(tiny_bundle, providers=("cpu",)).full(frames)
     np.testing.assert_allclose(bundle.full(frames).probs, cpu.probs, atol=2e-2)
-    assert any((tmp_path / "tensorrt" / "fp16").iterdir())      # the engine was cached for the next start
+    assert any((tmp_path / "tensorrt" / "fp16").iterdir())  # the engine was cached for the next start
 
 
 def test_the_head_runs_on_one_thread_and_the_backbone_on_what_the_config_says(tiny_bundle):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from evaluation import fidelity
-from streamer.display import maps
 from evaluation.evaluate import Pointing
 from evaluation.scores import classification_report
+from streamer.display import maps
 
 SIZE = (100, 200)  # H, W
 
@@ -19,13 +19,16 @@ def spot(y: int, x: int) -> np.ndarray:
     return m
 
 
-@pytest.mark.parametrize("peak_at,box,margin,hit", [
-    ((50, 50), (40, 40, 60, 60), 0, True),      # inside
-    ((50, 70), (40, 40, 60, 60), 0, False),     # 10 px right of the box
-    ((50, 63), (40, 40, 60, 60), 4, True),      # within the margin
-    ((50, 65), (40, 40, 60, 60), 4, False),     # just beyond it
-    ((60, 60), (40, 40, 60, 60), 0, True),      # on the corner: boxes are inclusive
-])
+@pytest.mark.parametrize(
+    "peak_at,box,margin,hit",
+    [
+        ((50, 50), (40, 40, 60, 60), 0, True),  # inside
+        ((50, 70), (40, 40, 60, 60), 0, False),  # 10 px right of the box
+        ((50, 63), (40, 40, 60, 60), 4, True),  # within the margin
+        ((50, 65), (40, 40, 60, 60), 4, False),  # just beyond it
+        ((60, 60), (40, 40, 60, 60), 0, True),  # on the corner: boxes are inclusive
+    ],
+)
 def test_pointing_hit_miss_margin(peak_at, box, margin, hit):
     p = Pointing()
     p.add(spot(*peak_at), [box], margin)
@@ -34,18 +37,18 @@ def test_pointing_hit_miss_margin(peak_at, box, margin, hit):
 
 def test_baselines_are_exact():
     p = Pointing()
-    box = (90, 40, 109, 59)                       # 20x20 box around the centre (100, 50)
+    box = (90, 40, 109, 59)  # 20x20 box around the centre (100, 50)
     p.add(spot(0, 0), [box], 0)
     s = p.summary()
     assert s["pointing_game"] == 0 and s["centre_prior"] == 1.0
     assert s["random_point"] == pytest.approx(400 / 20000)
-    p.add(spot(0, 0), [(0, 0, 9, 9)], 0)        # a corner box: centre misses
+    p.add(spot(0, 0), [(0, 0, 9, 9)], 0)  # a corner box: centre misses
     assert p.summary()["centre_prior"] == 0.5
 
 
 def test_energy_in_box():
     m = np.zeros(SIZE, np.float32)
-    m[10:20, 10:20] = 1.0                        # 100 units
+    m[10:20, 10:20] = 1.0  # 100 units
     m[80, 150] = 300.0
     assert fidelity.energy_in_boxes(m, [(10, 10, 19, 19)]) == pytest.approx(0.25)
     assert fidelity.energy_in_boxes(np.zeros(SIZE), [(0, 0, 5, 5)]) == 0.0

@@ -15,8 +15,9 @@ from tests.conftest import FOOTAGE, REPO
 
 
 def vigil(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "vigil", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "vigil", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def write_video(path: Path, frames: int, size=(96, 64), fps=25.0) -> Path:
@@ -27,7 +28,7 @@ def write_video(path: Path, frames: int, size=(96, 64), fps=25.0) -> Path:
         for i in range(frames):
             frame = np.full((size[1], size[0], 3), 30, np.uint8)
             x = (i * 3) % (size[0] - 16)
-            frame[20:36, x:x + 16] = (40, 200, 240)
+            frame[20:36, x : x + 16] = (40, 200, 240)
             writer.write(frame)
     finally:
         writer.release()
@@ -66,10 +67,16 @@ def test_inspect_on_real_cctv_footage(tiny_bundle):
     assert json.loads(result.stdout)["explained_class"] in ("normal", "fight", "shooting")
 
 
-@pytest.mark.parametrize("make,message", [
-    (lambda d: write_video(d / "short.mp4", frames=6), r"short\.mp4: a window is 3 frames at 5 fps \(0\.4 s\); the clip has 0\.2 s"),
-    (lambda d: write_junk(d / "junk.mp4"), r"junk\.mp4: cannot open video"),
-])
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (
+            lambda d: write_video(d / "short.mp4", frames=6),
+            r"short\.mp4: a window is 3 frames at 5 fps \(0\.4 s\); the clip has 0\.2 s",
+        ),
+        (lambda d: write_junk(d / "junk.mp4"), r"junk\.mp4: cannot open video"),
+    ],
+)
 def test_inspect_bad_video_is_one_line(tiny_bundle, tmp_path, make, message):
     import re
 
@@ -81,7 +88,10 @@ def test_inspect_bad_video_is_one_line(tiny_bundle, tmp_path, make, message):
 def test_inspect_bad_bundle_is_one_line(tmp_path):
     result = vigil("inspect", str(tmp_path))
     assert result.returncode == 1
-    assert result.stderr.strip() == f"vigil inspect: {tmp_path}/manifest.json: missing (not a Vigil bundle directory?)"
+    assert (
+        result.stderr.strip()
+        == f"vigil inspect: {tmp_path}/manifest.json: missing (not a Vigil bundle directory?)"
+    )
 
 
 def test_export_command_from_keras_file_and_new(tiny_bundle, tmp_path):
@@ -89,7 +99,9 @@ def test_export_command_from_keras_file_and_new(tiny_bundle, tmp_path):
     result = vigil("export", str(tiny_bundle / "model.keras"), "--out", str(tmp_path / "a"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "a" / "model.keras").read_bytes() == (tiny_bundle / "model.keras").read_bytes()
-    result = vigil("export", "--new", "compact", "--frames", "2", "--size", "32", "--out", str(tmp_path / "b"))
+    result = vigil(
+        "export", "--new", "compact", "--frames", "2", "--size", "32", "--out", str(tmp_path / "b")
+    )
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["frames"] == 2 and manifest["verification"]["passed"]
@@ -113,17 +125,22 @@ def every_option():
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, sub in [("vigil", parser), *commands.choices.items()]:
         for action in sub._actions:
-            if not isinstance(action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)):
+            if not isinstance(
+                action, (argparse._HelpAction, argparse._VersionAction, argparse._SubParsersAction)
+            ):
                 yield name, sub, action
 
 
-@pytest.mark.parametrize("command,parser,action", list(every_option()),
-                         ids=[f"{c}:{a.dest}" for c, _, a in every_option()])
+@pytest.mark.parametrize(
+    "command,parser,action", list(every_option()), ids=[f"{c}:{a.dest}" for c, _, a in every_option()]
+)
 def test_every_option_says_what_it_takes_and_its_default(command, parser, action):
     assert action.help and len(action.help) > 8, f"{command} {action.dest}: no help text"
     shown = parser.format_help().replace("\n", " ")
     if action.default not in (None, False) and not isinstance(action.default, bool):
-        default = " ".join(map(str, action.default)) if isinstance(action.default, list) else str(action.default)
+        default = (
+            " ".join(map(str, action.default)) if isinstance(action.default, list) else str(action.default)
+        )
         assert f"default: {default}" in " ".join(shown.split()), f"{command} {action.dest}: default not shown"
 
 
@@ -135,13 +152,22 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("args", [["explain", "models/demo", "clip.mp4", "--out", "x"],
-                                  ["train", "--data", "d", "--out", "o"],
-                                  ["export", "--new", "compact", "--out", "o"]], ids=lambda a: a[0])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["explain", "models/demo", "clip.mp4", "--out", "x"],
+        ["train", "--data", "d", "--out", "o"],
+        ["export", "--new", "compact", "--out", "o"],
+    ],
+    ids=lambda a: a[0],
+)
 def test_training_commands_on_the_runtime_install_say_what_to_install(args):
-    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, *args], cwd=REPO, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", NO_TENSORFLOW, *args], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     line = result.stderr.strip()
     assert "\n" not in line and "Traceback" not in line, result.stderr
-    assert line.startswith(f"vigil {args[0]}: needs the 'train' extra") and "pip install -e '.[train]'" in line
+    assert (
+        line.startswith(f"vigil {args[0]}: needs the 'train' extra") and "pip install -e '.[train]'" in line
+    )

@@ -8,10 +8,10 @@ import threading
 import cv2
 import numpy as np
 
-from streamer.display.compositor import MAX_DISPLAY_LAG_S, Compositor
-from streamer.config import OverlayConfig
-from streamer.metrics import build_metrics
 from streamer.capture.ring import FrameRing
+from streamer.config import OverlayConfig
+from streamer.display.compositor import MAX_DISPLAY_LAG_S, Compositor
+from streamer.metrics import build_metrics
 from streamer.types import Frame
 
 
@@ -20,8 +20,15 @@ def compositor_with(frames_ts: list[float], delay: float = 1.0):
     for seq, ts in enumerate(frames_ts):
         ring.put(Frame("cam", seq, ts, np.zeros((36, 64, 3), np.uint8)))
     metrics = build_metrics()
-    compositor = Compositor(OverlayConfig(display="headless"), {"cam": ring}, ("normal", "fight"), "Grad-CAM",
-                            threading.Event(), delay, metrics)
+    compositor = Compositor(
+        OverlayConfig(display="headless"),
+        {"cam": ring},
+        ("normal", "fight"),
+        "Grad-CAM",
+        threading.Event(),
+        delay,
+        metrics,
+    )
     return compositor, metrics
 
 
@@ -30,15 +37,20 @@ def drawn(metrics) -> int:
 
 
 def late(metrics) -> int:
-    return int(metrics.registry.get_sample_value("vigil_frames_dropped_total", {"camera": "cam", "reason": "display_late"}) or 0)
+    return int(
+        metrics.registry.get_sample_value(
+            "vigil_frames_dropped_total", {"camera": "cam", "reason": "display_late"}
+        )
+        or 0
+    )
 
 
 def test_frames_wait_for_their_slot_and_are_all_drawn_when_on_time():
     compositor, metrics = compositor_with([0.0, 0.04, 0.08, 0.12])
-    assert compositor._tick(now=0.5) is False              # none is due yet: held back by the delay
+    assert compositor._tick(now=0.5) is False  # none is due yet: held back by the delay
     assert compositor._tick(now=1.2) is True
     assert drawn(metrics) == 4 and late(metrics) == 0
-    assert compositor.latest()[1].shape == (36, 64, 3)        # one camera: its own frame size
+    assert compositor.latest()[1].shape == (36, 64, 3)  # one camera: its own frame size
     assert not compositor.views["cam"].pending
 
 
@@ -51,7 +63,7 @@ def test_drawing_that_fell_behind_skips_late_frames_and_counts_them():
     on_time = [t for t in ts if t >= now - 1.0 - MAX_DISPLAY_LAG_S]
     assert late(metrics) == len(ts) - len(on_time)
     assert drawn(metrics) == sum(1 for t in on_time if t <= now - 1.0)
-    assert len(compositor.views["cam"].pending) == sum(1 for t in ts if t > now - 1.0)   # only the future
+    assert len(compositor.views["cam"].pending) == sum(1 for t in ts if t > now - 1.0)  # only the future
 
 
 def test_the_canvas_keeps_its_size_and_every_frame_reaches_the_video_when_a_camera_comes_up_late(tmp_path):
@@ -60,12 +72,21 @@ def test_the_canvas_keeps_its_size_and_every_frame_reaches_the_video_when_a_came
     picture is written (the old grid grew and every later frame was silently dropped)."""
     rings = {"north": FrameRing(512, "display_ring"), "south": FrameRing(512, "display_ring")}
     video = tmp_path / "annotated.mp4"
-    compositor = Compositor(OverlayConfig(display="headless"), rings, ("normal", "fight"), "Grad-CAM", threading.Event(),
-                            0.125, build_metrics(), writer_path=video, canvas_size=(640, 360))
+    compositor = Compositor(
+        OverlayConfig(display="headless"),
+        rings,
+        ("normal", "fight"),
+        "Grad-CAM",
+        threading.Event(),
+        0.125,
+        build_metrics(),
+        writer_path=video,
+        canvas_size=(640, 360),
+    )
     images = {"north": np.full((180, 320, 3), 90, np.uint8), "south": np.full((240, 320, 3), 160, np.uint8)}
     drawn = 0
     for step in range(40):
-        ts = step * 0.125                       # exact in binary: each frame is due at its tick
+        ts = step * 0.125  # exact in binary: each frame is due at its tick
         rings["north"].put(Frame("north", step, ts, images["north"]))
         if step >= 20:
             rings["south"].put(Frame("south", step - 20, ts, images["south"]))

@@ -1,4 +1,5 @@
-"""config.toml parsing: the shipped file is valid; each mistake gives one line with key, expectation, value."""
+"""config.toml parsing: the shipped file is valid; each mistake gives one line with key,
+expectation, value."""
 
 from __future__ import annotations
 
@@ -18,19 +19,31 @@ BAD_CONFIGS = [
     ({"model": {"bundel": "x"}}, r"^model\.bundel: unknown key"),
     ({"model": {"threads": "2"}}, r"^model\.threads: expected an integer, got string '2'"),
     ({"model": {"threads": -1}}, r"^model\.threads: expected 0\.\.256, got -1"),
-    ({"model": {"providers": ["cuda", "rocm"]}}, r"^model\.providers\[1\]: expected one of \['tensorrt', 'cuda', 'cpu'\], got 'rocm'"),
+    (
+        {"model": {"providers": ["cuda", "rocm"]}},
+        r"^model\.providers\[1\]: expected one of \['tensorrt', 'cuda', 'cpu'\], got 'rocm'",
+    ),
     ({"model": {"providers": []}}, r"^model\.providers: expected at least one provider"),
     ({"inference": {"stride": 0}}, r"^inference\.stride: expected 1\.\.1024, got 0"),
     ({"alerts": {"threshold": 3}}, r"^alerts\.threshold: expected 0\.0\.\.1\.0, got 3\.0"),
     ({"alerts": {"threshold": True}}, r"^alerts\.threshold: expected a number, got boolean True"),
-    ({"alerts": {"class_thresholds": {"fight": 1.5}}}, r"^alerts\.class_thresholds\.fight: expected 0\.0\.\.1\.0, got 1\.5"),
+    (
+        {"alerts": {"class_thresholds": {"fight": 1.5}}},
+        r"^alerts\.class_thresholds\.fight: expected 0\.0\.\.1\.0, got 1\.5",
+    ),
     ({"alerts": {"k": 4, "n": 3}}, r"^alerts\.k: expected <= alerts\.n \(3\), got 4"),
     ({"alerts": "loud"}, r"^alerts: expected a table, got string 'loud'"),
-    ({"overlay": {"display": "tv"}}, r"^overlay\.display: expected one of \['auto', 'window', 'headless'\], got 'tv'"),
+    (
+        {"overlay": {"display": "tv"}},
+        r"^overlay\.display: expected one of \['auto', 'window', 'headless'\], got 'tv'",
+    ),
     ({"overlay": {"contour_levels": [0.5, 0.3]}}, r"^overlay\.contour_levels: expected strictly increasing"),
     ({"overlay": {"heatmap": "yes"}}, r"^overlay\.heatmap: expected a boolean, got string 'yes'"),
     ({"metrics": {"port": 70000}}, r"^metrics\.port: expected 1\.\.65535, got 70000"),
-    ({"capture": {"reconnect_min_s": 10, "reconnect_max_s": 1}}, r"^capture\.reconnect_min_s: expected <= capture\.reconnect_max_s"),
+    (
+        {"capture": {"reconnect_min_s": 10, "reconnect_max_s": 1}},
+        r"^capture\.reconnect_min_s: expected <= capture\.reconnect_max_s",
+    ),
     ({"capture": {"read_timeout_s": float("nan")}}, r"^capture\.read_timeout_s: expected a finite number"),
     ({"cameras": [{"source": "0"}]}, r"^cameras\[0\]\.name: missing \(required\)"),
     ({"cameras": [{**CAM, "name": "front door"}]}, r"^cameras\[0\]\.name: expected letters, digits"),
@@ -40,7 +53,9 @@ BAD_CONFIGS = [
 ]
 
 
-@pytest.mark.parametrize("data,message", BAD_CONFIGS, ids=[m.split(":")[0].strip("^\\") for _, m in BAD_CONFIGS])
+@pytest.mark.parametrize(
+    "data,message", BAD_CONFIGS, ids=[m.split(":")[0].strip("^\\") for _, m in BAD_CONFIGS]
+)
 def test_bad_config_names_key_expectation_and_value(data, message):
     with pytest.raises(ConfigError, match=message) as info:
         parse_config(data)
@@ -76,10 +91,13 @@ def test_paths_resolve_from_the_config_folder(tmp_path):
     assert config.resolve(config.model.bundle) == tmp_path / "bundles" / "demo"
 
 
-@pytest.mark.parametrize("text,message", [
-    ("[model\n", r"bad\.toml: not valid TOML"),
-    ("[alerts]\nk = 9\n", r"bad\.toml: alerts\.k: expected <= alerts\.n \(3\), got 9"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("[model\n", r"bad\.toml: not valid TOML"),
+        ("[alerts]\nk = 9\n", r"bad\.toml: alerts\.k: expected <= alerts\.n \(3\), got 9"),
+    ],
+)
 def test_load_config_names_the_file(tmp_path, text, message):
     (tmp_path / "bad.toml").write_text(text)
     with pytest.raises(ConfigError, match=message):
@@ -87,21 +105,29 @@ def test_load_config_names_the_file(tmp_path, text, message):
 
 
 def run_vigil(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "vigil", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "vigil", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_check_config_command_exit_codes(tmp_path):
     # The shipped config, where its demo video exists (`make run` makes it; only existence is checked).
     (tmp_path / "build").mkdir()
     (tmp_path / "build" / "demo.mp4").write_bytes(b"")
-    shipped = (REPO / "config.toml").read_text().replace('bundle = "models/demo"', f'bundle = "{REPO / "models" / "demo"}"')
+    shipped = (
+        (REPO / "config.toml")
+        .read_text()
+        .replace('bundle = "models/demo"', f'bundle = "{REPO / "models" / "demo"}"')
+    )
     (tmp_path / "config.toml").write_text(shipped)
     ok = run_vigil("check-config", str(tmp_path / "config.toml"))
     assert ok.returncode == 0, ok.stderr
     (tmp_path / "build" / "demo.mp4").unlink()
     before_make_run = run_vigil("check-config", str(tmp_path / "config.toml"))
-    assert before_make_run.returncode == 1 and "cameras[0].source: expected an existing video file" in before_make_run.stderr
+    assert (
+        before_make_run.returncode == 1
+        and "cameras[0].source: expected an existing video file" in before_make_run.stderr
+    )
     (tmp_path / "bad.toml").write_text("[metrics]\nport = 0\n")
     bad = run_vigil("check-config", str(tmp_path / "bad.toml"))
     assert bad.returncode == 1

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from evaluation import synth
-from evaluation.dataset import (DatasetError, clip_windows, index_dataset, iter_window_frames, read_frames,
-                              split_by_file)
+from evaluation.dataset import (
+    DatasetError,
+    clip_windows,
+    index_dataset,
+    iter_window_frames,
+    read_frames,
+    split_by_file,
+)
 from streamer.inference.frames import sample_indices
 
 SPEC = synth.ClipSpec(width=64, height=48, fps=10.0, seconds=2.0)
@@ -34,8 +40,8 @@ def test_index_orders_classes_normal_first(tiny_set):
 def test_windows_sample_at_the_model_fps(tiny_set):
     clip = index_dataset(tiny_set).clips[0]
     windows = clip_windows(clip, frames=4, sample_fps=5.0, hop_seconds=0.5)
-    assert windows[0] == [0, 2, 4, 6]                 # 10 fps video, 5 fps model: every other frame
-    assert windows[1] == [5, 7, 9, 11]                # next window 0.5 s later
+    assert windows[0] == [0, 2, 4, 6]  # 10 fps video, 5 fps model: every other frame
+    assert windows[1] == [5, 7, 9, 11]  # next window 0.5 s later
     assert all(w[-1] < clip.frames for w in windows)
     assert sample_indices(25.0, 5.0, 3, 3) == [3, 8, 13]
 
@@ -45,7 +51,7 @@ def test_windows_stay_inside_the_event(tiny_set):
 
     clip = replace(index_dataset(tiny_set).clips[-1], event=(5, 15))
     for window in clip_windows(clip, frames=3, sample_fps=5.0, hop_seconds=0.2):
-        assert 5 <= window[0] and window[-1] < 15
+        assert window[0] >= 5 and window[-1] < 15
 
 
 def test_read_frames_resizes_to_model_input(tiny_set):
@@ -58,7 +64,7 @@ def test_read_frames_resizes_to_model_input(tiny_set):
 
 def test_window_frames_decoded_once_match_read_frames(tiny_set):
     clip = index_dataset(tiny_set).clips[0]
-    windows = [[8, 10, 12], [0, 2, 4], [4, 6, 8], [19]]           # out of order, overlapping
+    windows = [[8, 10, 12], [0, 2, 4], [4, 6, 8], [19]]  # out of order, overlapping
     every = read_frames(clip.path, {f for w in windows for f in w}, size=(32, 40))
     seen = list(iter_window_frames(clip.path, windows, size=(32, 40)))
     assert [w for w, _ in seen] == sorted(windows)
@@ -105,9 +111,12 @@ def short_clip(root):
     synth.make_clip(root, "fight", 99, 0, synth.ClipSpec(64, 48, 10.0, 0.2))
 
 
-@pytest.mark.parametrize("damage,skipped", [
-    (unreadable_clip, r"broken\.mp4: cannot open video: skipped|broken\.mp4: unreadable video"),
-])
+@pytest.mark.parametrize(
+    "damage,skipped",
+    [
+        (unreadable_clip, r"broken\.mp4: cannot open video: skipped|broken\.mp4: unreadable video"),
+    ],
+)
 def test_bad_clips_are_skipped_by_name(tiny_set, tmp_path, damage, skipped):
     import re
 
@@ -136,11 +145,14 @@ def bad_sidecar(root):
     (root / "fight" / "fight_00000.json").write_text(json.dumps({"event": {"start": "x"}}))
 
 
-@pytest.mark.parametrize("damage,message", [
-    (empty_class, r"shooting: empty class folder \(no video files\)"),
-    (one_class, r"one class only \(\['normal'\]\)"),
-    (no_normal, r"classes: expected a 'normal' folder among \['fight', 'shooting'\]"),
-])
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (empty_class, r"shooting: empty class folder \(no video files\)"),
+        (one_class, r"one class only \(\['normal'\]\)"),
+        (no_normal, r"classes: expected a 'normal' folder among \['fight', 'shooting'\]"),
+    ],
+)
 def test_bad_data_sets_are_refused_by_name(tiny_set, tmp_path, damage, message):
     root = copy_set(tiny_set, tmp_path)
     damage(root)

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from evaluation import synth
-from streamer.inference.bundle import open_bundle
 from streamer.config import parse_config
+from streamer.inference.bundle import open_bundle
 from streamer.monitor import build_monitor
 from tests.conftest import REPO
 from tests.test_monitor import assert_named_evidence_exists, config_dict
@@ -35,8 +35,13 @@ def monitored(request, tmp_path_factory):
     work = tmp_path_factory.mktemp(f"street-{event_class}")
     path = work / f"{event_class}.mp4"
     sidecar = synth.make_demo(path, seed=21, width=640, height=360, fps=FPS, timeline=timeline(event_class))
-    data = config_dict(DEMO, [{"name": "street", "source": str(path), "loop": False}], work,
-                       inference={"stride": 2}, alerts={"threshold": 0.7, "k": 2, "n": 3, "cooldown_s": 60.0})
+    data = config_dict(
+        DEMO,
+        [{"name": "street", "source": str(path), "loop": False}],
+        work,
+        inference={"stride": 2},
+        alerts={"threshold": 0.7, "k": 2, "n": 3, "cooldown_s": 60.0},
+    )
     monitor = build_monitor(parse_config(data), threading.Event())
     monitor.start()
     deadline = time.monotonic() + sum(s for _, s in timeline(event_class)) + 15
@@ -73,12 +78,24 @@ def test_an_event_raises_one_alert_while_it_happens_and_normal_raises_none(monit
     assert first < event["end"] + FPS, f"alert long after the {event_class} ended"
 
 
-@pytest.mark.parametrize("monitored", [
-    "shooting",
-    pytest.param("fight", marks=pytest.mark.xfail(strict=True, reason=(
-        "in this scene the demo model's strongest fight evidence lies just below the fighters' box, "
-        "not on it: held-out HiResCAM pointing game for fights 0.64, short of issue 3's 0.85"))),
-], indirect=True)
+@pytest.mark.parametrize(
+    "monitored",
+    [
+        "shooting",
+        pytest.param(
+            "fight",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason=(
+                    "in this scene the demo model's strongest fight evidence lies just below the "
+                    "fighters' box, "
+                    "not on it: held-out HiResCAM pointing game for fights 0.64, short of issue 3's 0.85"
+                ),
+            ),
+        ),
+    ],
+    indirect=True,
+)
 def test_the_alert_evidence_box_is_on_the_actors(monitored):
     event_class, sidecar, records = monitored
     assert records, f"the {event_class} raised no alert"
@@ -99,8 +116,9 @@ def test_the_readme_demo_video_shows_both_events(tmp_path):
     bundle = open_bundle(DEMO, providers=("cpu",))
     m = bundle.manifest
     video = open_clip(tmp_path / "demo.mp4")
-    windows = clip_windows(Clip(video.path, 0, video.fps, video.frames, video.width, video.height),
-                           m.frames, m.sample_fps, 0.8)
+    windows = clip_windows(
+        Clip(video.path, 0, video.fps, video.frames, video.width, video.height), m.frames, m.sample_fps, 0.8
+    )
     cache, scores = {}, []
     for window, frames in iter_window_frames(video.path, windows, m.input_size):
         new = [f for f in window if f not in cache]
@@ -110,6 +128,9 @@ def test_the_readme_demo_video_shows_both_events(tmp_path):
         k = m.classes.index(event["label"])
         inside = [p[k] for w, p in scores if event["start"] <= w[0] and w[-1] < event["end"]]
         assert max(inside) >= 0.9, (event, max(inside))
-    calm = [max(p[1:]) for w, p in scores
-            if all(not (e["start"] - 50 <= w[-1] and w[0] < e["end"] + 50) for e in sidecar["events"])]
+    calm = [
+        max(p[1:])
+        for w, p in scores
+        if all(not (e["start"] - 50 <= w[-1] and w[0] < e["end"] + 50) for e in sidecar["events"])
+    ]
     assert len(calm) > 30 and max(calm) < 0.5, max(calm)

@@ -13,14 +13,14 @@ pytest.importorskip("tensorflow")
 
 import keras  # noqa: E402
 
+from evaluation import synth  # noqa: E402
 from explain.methods import CAM_METHODS, GradCam  # noqa: E402
 from explain.methods.video import frame_importance, temporal_smooth  # noqa: E402
 from explain.windows import METHODS, PIXEL_METHODS, Explainer, compute_maps  # noqa: E402
 from models.layers import Classifier, FramePreprocess  # noqa: E402
-from evaluation import synth  # noqa: E402
 from streamer.inference.bundle import open_bundle  # noqa: E402
-from vigil.cli import main  # noqa: E402
 from tests.conftest import make_frames  # noqa: E402
+from vigil.cli import main  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_a_max_pooling_bundle_carries_hirescam_and_explain_draws_it(tmp_path):
     scale = float(np.abs(onnx.gradients * onnx.activations).sum(axis=-1).max())
     np.testing.assert_allclose(ours, onnx.cam, rtol=0, atol=1e-4 * scale)
     grad_cam = GradCam(explainer.head)(activations, 1)
-    assert not np.allclose(grad_cam, ours, atol=1e-3 * scale)        # after max pooling they differ
+    assert not np.allclose(grad_cam, ours, atol=1e-3 * scale)  # after max pooling they differ
 
 
 def test_temporal_smoothing_keeps_a_constant_and_spreads_a_spike():
@@ -89,7 +89,7 @@ def test_temporal_smoothing_keeps_a_constant_and_spreads_a_spike():
 # ---------------------------------------------------------------- a known answer
 
 FRAMES, SIZE, KEY_FRAME = 4, 16, 2
-SQUARES = [(1, 1), (9, 2), (4, 9), (10, 10)]      # (x, y) of a 4x4 bright square in each frame
+SQUARES = [(1, 1), (9, 2), (4, 9), (10, 10)]  # (x, y) of a 4x4 bright square in each frame
 
 
 def known_answer_model() -> Explainer:
@@ -101,8 +101,9 @@ def known_answer_model() -> Explainer:
     conv = keras.layers.Conv2D(2, 1, activation="relu")
     net = keras.Model(image, conv(image))
     backbone = keras.Model(frame, net(x), name="backbone")
-    conv.set_weights([np.array([[[[1 / 3, 0.0]] * 3]], np.float32).reshape(1, 1, 3, 2),
-                      np.array([-0.2, 0.5], np.float32)])      # channel 1: a constant, a distractor
+    conv.set_weights(
+        [np.array([[[[1 / 3, 0.0]] * 3]], np.float32).reshape(1, 1, 3, 2), np.array([-0.2, 0.5], np.float32)]
+    )  # channel 1: a constant, a distractor
     acts = keras.Input((FRAMES, SIZE, SIZE, 2))
     pooled = keras.layers.Flatten()(keras.layers.TimeDistributed(keras.layers.GlobalAveragePooling2D())(acts))
     classifier = Classifier(["normal", "event"], "normal", 5.0)
@@ -116,7 +117,7 @@ def known_answer_model() -> Explainer:
 def known_answer_frames() -> np.ndarray:
     frames = np.zeros((FRAMES, SIZE, SIZE, 3), np.uint8)
     for t, (x, y) in enumerate(SQUARES):
-        frames[t, y:y + 4, x:x + 4] = 255
+        frames[t, y : y + 4, x : x + 4] = 255
     return frames
 
 
@@ -130,7 +131,7 @@ def test_every_method_finds_the_one_region_of_the_one_frame_that_matters():
         t, py, px = np.unravel_index(int(np.argmax(m)), m.shape)
         assert t == KEY_FRAME, (name, t)
         assert x <= px < x + 4 and y <= py < y + 4, (name, px, py)
-        if name != "gradcam-smoothed":        # smoothing in time spreads it on purpose
+        if name != "gradcam-smoothed":  # smoothing in time spreads it on purpose
             others = np.delete(m, KEY_FRAME, axis=0)
             assert others.max() < 0.05 * m.max(), name
     weights = GradCam(explainer.head).channel_weights(activations, 1)
@@ -150,6 +151,7 @@ def test_the_class_asked_changes_the_sign_of_the_evidence():
 
 # ---------------------------------------------------------------- the command and its report
 
+
 def local_references(page: str) -> list[str]:
     return [r for r in re.findall(r"(?:href|src)='([^']+)'", page) if not r.startswith("data:")]
 
@@ -157,14 +159,29 @@ def local_references(page: str) -> list[str]:
 def test_report_folder_is_complete_and_self_consistent(tiny_bundle, clips, tmp_path):
     video = sorted((clips / "fight").glob("*.mp4"))[0]
     out = tmp_path / "report"
-    assert main(["explain", str(tiny_bundle), str(video), "--out", str(out), "--all",
-                 "--smooth-samples", "2", "--compare", str(tiny_bundle)]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(tiny_bundle),
+                str(video),
+                "--out",
+                str(out),
+                "--all",
+                "--smooth-samples",
+                "2",
+                "--compare",
+                str(tiny_bundle),
+            ]
+        )
+        == 0
+    )
     page = (out / "report.html").read_text()
     refs = local_references(page)
     assert "explained.mp4" in refs and "explanation.json" in refs and "filters.png" in refs
     for ref in refs:
         assert (out / ref).is_file(), ref
-    assert page.count("data:image/png;base64,") >= 4          # pictures inlined: one file to hand over
+    assert page.count("data:image/png;base64,") >= 4  # pictures inlined: one file to hand over
     data = json.loads((out / "explanation.json").read_text())
     windows = data["windows"]
     assert len(windows) >= 2 and [w["window"] for w in windows] == list(range(len(windows)))
@@ -173,7 +190,7 @@ def test_report_folder_is_complete_and_self_consistent(tiny_bundle, clips, tmp_p
         assert len(w["frames"]) == 3 and len(w["frame_importance"]) == 3
         assert sum(w["probs"].values()) == pytest.approx(1.0, abs=1e-3)
         for m in w["methods"].values():
-            assert len(m["peak_xy"]) == 3 and "pointing" in m        # the synthetic clip has boxes
+            assert len(m["peak_xy"]) == 3 and "pointing" in m  # the synthetic clip has boxes
         assert (out / f"window{w['window']:03d}_{w['explained_class']}_compare.png").is_file()
     movie = cv2.VideoCapture(str(out / "explained.mp4"))
     assert int(movie.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 * len(windows)
@@ -184,16 +201,50 @@ def test_report_folder_is_complete_and_self_consistent(tiny_bundle, clips, tmp_p
 def test_asked_class_and_window(tiny_bundle, clips, tmp_path):
     video = sorted((clips / "shooting").glob("*.mp4"))[0]
     out = tmp_path / "one"
-    assert main(["explain", str(tiny_bundle), str(video), "--out", str(out), "--window-index", "1",
-                 "--class", "fight", "--methods", "gradcam", "ablation"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(tiny_bundle),
+                str(video),
+                "--out",
+                str(out),
+                "--window-index",
+                "1",
+                "--class",
+                "fight",
+                "--methods",
+                "gradcam",
+                "ablation",
+            ]
+        )
+        == 0
+    )
     data = json.loads((out / "explanation.json").read_text())
     assert [(w["window"], w["explained_class"]) for w in data["windows"]] == [(1, "fight")]
     assert set(data["windows"][0]["methods"]) == {"gradcam", "ablation"}
 
 
 def test_compare_methods_prints_every_method_with_baselines(tiny_bundle, clips, tmp_path, capsys):
-    assert main(["explain", str(tiny_bundle), str(clips), "--out", str(tmp_path), "--compare-methods",
-                 "--methods", "gradcam", "gradcam++", "saliency", "--limit", "1"]) == 0
+    assert (
+        main(
+            [
+                "explain",
+                str(tiny_bundle),
+                str(clips),
+                "--out",
+                str(tmp_path),
+                "--compare-methods",
+                "--methods",
+                "gradcam",
+                "gradcam++",
+                "saliency",
+                "--limit",
+                "1",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     for label in ("Grad-CAM ", "Grad-CAM++", "Saliency", "centre", "random"):
         assert label in printed
@@ -202,23 +253,27 @@ def test_compare_methods_prints_every_method_with_baselines(tiny_bundle, clips, 
     assert all(row["frames"] > 0 and 0 <= row["pointing_game"] <= 1 for row in table.values())
 
 
-@pytest.mark.parametrize("case,message", [
-    ("short", r"shorter than a window \(3 frames at 5 fps = 0.4 s; the clip has 0.3 s\)"),
-    ("unreadable", r"cannot open video|unreadable video"),
-    ("missing", r"no such video file"),
-    ("no-keras", r"the bundle has no model.keras"),
-    ("bad-window", r"--window-index 99: .* has windows 0\.\.\d+"),
-    ("bad-class", r"class: expected one of \['normal', 'fight', 'shooting'\], got 'riot'"),
-    ("bad-method", r"methods: expected some of .*, got \['lime'\]"),
-])
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("short", r"shorter than a window \(3 frames at 5 fps = 0.4 s; the clip has 0.3 s\)"),
+        ("unreadable", r"cannot open video|unreadable video"),
+        ("missing", r"no such video file"),
+        ("no-keras", r"the bundle has no model.keras"),
+        ("bad-window", r"--window-index 99: .* has windows 0\.\.\d+"),
+        ("bad-class", r"class: expected one of \['normal', 'fight', 'shooting'\], got 'riot'"),
+        ("bad-method", r"methods: expected some of .*, got \['lime'\]"),
+    ],
+)
 def test_bad_input_gets_one_clear_line(tiny_bundle, clips, tmp_path, capsys, case, message):
     import shutil
 
     video, bundle, extra = sorted((clips / "normal").glob("*.mp4"))[0], tiny_bundle, []
     if case == "short":
         video = tmp_path / "short.mp4"
-        synth.write_clip(video, synth.clip_frames(1, "normal", synth.ClipSpec(64, 48, 10.0, 0.3)), 10.0, "normal",
-                         (64, 48))
+        synth.write_clip(
+            video, synth.clip_frames(1, "normal", synth.ClipSpec(64, 48, 10.0, 0.3)), 10.0, "normal", (64, 48)
+        )
     elif case == "unreadable":
         video = tmp_path / "broken.mp4"
         video.write_bytes(b"not a video at all" * 100)
@@ -228,8 +283,11 @@ def test_bad_input_gets_one_clear_line(tiny_bundle, clips, tmp_path, capsys, cas
         bundle = tmp_path / "bundle"
         shutil.copytree(tiny_bundle, bundle)
         (bundle / "model.keras").unlink()
-    extra = {"bad-window": ["--window-index", "99"], "bad-class": ["--class", "riot"],
-             "bad-method": ["--methods", "lime"]}.get(case, [])
+    extra = {
+        "bad-window": ["--window-index", "99"],
+        "bad-class": ["--class", "riot"],
+        "bad-method": ["--methods", "lime"],
+    }.get(case, [])
     assert main(["explain", str(bundle), str(video), "--out", str(tmp_path / "out"), *extra]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vigil explain: "), err
@@ -252,17 +310,21 @@ def write_lying_avi(path, frames: int = 60, keep: float = 0.5):
     while capture.grab():
         decoded += 1
     capture.release()
-    assert claimed == frames and decoded < frames * 0.7      # the header does lie
+    assert claimed == frames and decoded < frames * 0.7  # the header does lie
     return decoded
 
 
-@pytest.mark.parametrize("which", [["--all"], [], ["--start", "2.0"]], ids=["all", "most-suspicious", "start"])
+@pytest.mark.parametrize(
+    "which", [["--all"], [], ["--start", "2.0"]], ids=["all", "most-suspicious", "start"]
+)
 def test_a_header_that_claims_more_frames_than_the_stream_holds(tiny_bundle, tmp_path, capsys, which):
     video = tmp_path / "lying.avi"
     decoded = write_lying_avi(video)
     out = tmp_path / "out"
-    assert main(["explain", str(tiny_bundle), str(video), "--out", str(out), "--methods", "gradcam", *which]) == 0, \
-        capsys.readouterr().err
+    assert (
+        main(["explain", str(tiny_bundle), str(video), "--out", str(out), "--methods", "gradcam", *which])
+        == 0
+    ), capsys.readouterr().err
     data = json.loads((out / "explanation.json").read_text())
     assert data["windows"] and all(max(w["frames"]) < decoded for w in data["windows"])
     capsys.readouterr()

@@ -26,11 +26,17 @@ def gradient_tape_reference(model, frames: np.ndarray, target: int | None, cam: 
         score = logits[0, chosen]
     gradients = tape.gradient(score, activations).numpy()[0]
     acts = activations.numpy()[0]
-    weights = gradients.mean(axis=(1, 2))                         # [T, k]
+    weights = gradients.mean(axis=(1, 2))  # [T, k]
     per_location = weights[:, None, None, :] if cam == "gradcam" else gradients
-    return {"logits": logits.numpy()[0], "activations": acts, "gradients": gradients, "weights": weights,
-            "cam": np.maximum((acts * per_location).sum(-1), 0), "cam_class": chosen,   # [T, h, w]
-            "cam_weights": per_location}
+    return {
+        "logits": logits.numpy()[0],
+        "activations": acts,
+        "gradients": gradients,
+        "weights": weights,
+        "cam": np.maximum((acts * per_location).sum(-1), 0),
+        "cam_class": chosen,  # [T, h, w]
+        "cam_weights": per_location,
+    }
 
 
 def assert_matches(explanation, reference, names=("logits", "weights", "gradients", "cam")):
@@ -61,7 +67,7 @@ def test_full_graph_matches_gradient_tape(model_and_bundle):
 def test_split_equals_full(model_and_bundle):
     _, bundle = model_and_bundle
     frames = make_frames(3, 32, 32, seed=6)
-    activations = np.concatenate([bundle.backbone(frames[i:i + 1]) for i in range(3)])  # frame by frame
+    activations = np.concatenate([bundle.backbone(frames[i : i + 1]) for i in range(3)])  # frame by frame
     split, full = bundle.head(activations), bundle.full(frames)
     # Errors relative to each tensor's scale: a batch of 3 and 3 batches of 1 sum in other orders.
     assert relative_error(activations, full.activations) <= VERIFY_TOLERANCE
@@ -76,7 +82,10 @@ def test_requested_class_gives_that_class_cam(model_and_bundle, target):
     model, bundle = model_and_bundle
     frames = make_frames(3, 32, 32, seed=7)
     reference = gradient_tape_reference(model, frames, target)
-    for explanation in (bundle.full(frames, target=target), bundle.head(bundle.backbone(frames), target=target)):
+    for explanation in (
+        bundle.full(frames, target=target),
+        bundle.head(bundle.backbone(frames), target=target),
+    ):
         assert explanation.cam_class == target
         assert_matches(explanation, reference)
 
@@ -131,9 +140,12 @@ def test_model_keras_loads_in_safe_mode(tiny_bundle):
     model = keras.models.load_model(tiny_bundle / "model.keras", safe_mode=True)
     assert not any(isinstance(layer, keras.layers.Lambda) for layer in model._flatten_layers())
     frames = make_frames(3, 32, 32)
-    np.testing.assert_allclose(model(frames[None]).numpy()[0],
-                               open_bundle(tiny_bundle, providers=("cpu",)).full(frames).logits,
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        model(frames[None]).numpy()[0],
+        open_bundle(tiny_bundle, providers=("cpu",)).full(frames).logits,
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_export_from_keras_file_matches(tiny_bundle, tmp_path):
@@ -144,9 +156,15 @@ def test_export_from_keras_file_matches(tiny_bundle, tmp_path):
     np.testing.assert_allclose(a.cam, b.cam, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("head,cam", [({"pooling": "max"}, "hirescam"), ({"pooling": "max", "motion": True}, "hirescam"),
-                                      ({"pooling": "avg", "motion": True}, "gradcam")],
-                         ids=["max-pooling", "max-motion", "avg-motion"])
+@pytest.mark.parametrize(
+    "head,cam",
+    [
+        ({"pooling": "max"}, "hirescam"),
+        ({"pooling": "max", "motion": True}, "hirescam"),
+        ({"pooling": "avg", "motion": True}, "gradcam"),
+    ],
+    ids=["max-pooling", "max-motion", "avg-motion"],
+)
 def test_head_variant_exports_and_matches(tmp_path, head, cam):
     """A max-pooling head carries HiResCAM (Grad-CAM would not show what it read), an average-
     pooling one Grad-CAM; either way the ONNX map is the reference's."""
@@ -156,4 +174,6 @@ def test_head_variant_exports_and_matches(tmp_path, head, cam):
     assert bundle.manifest.cam == cam
     frames = make_frames(3, 32, 32, seed=10)
     for target in (None, 2):
-        assert_matches(bundle.full(frames, target=target), gradient_tape_reference(model, frames, target, cam))
+        assert_matches(
+            bundle.full(frames, target=target), gradient_tape_reference(model, frames, target, cam)
+        )

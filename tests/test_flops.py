@@ -18,9 +18,13 @@ def weight(name: str, shape: tuple[int, ...]):
 
 
 def save_model(path, nodes, initializers, inputs, output, output_shape):
-    graph = helper.make_graph(nodes, "g", inputs, [helper.make_tensor_value_info(output, TensorProto.FLOAT,
-                                                                                  output_shape)],
-                              initializer=initializers)
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        inputs,
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, output_shape)],
+        initializer=initializers,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, path)
@@ -30,13 +34,19 @@ def save_model(path, nodes, initializers, inputs, output, output_shape):
 def test_convolutions_and_matmuls_are_counted_by_hand(tmp_path):
     # A dynamic batch, a padded 3x3 conv, a strided depthwise conv, then a MatMul and a Gemm.
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 32, 32])
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),              # 8x32x32, 3x3x3
-             helper.make_node("Conv", ["c1", "w2"], ["c2"], group=8, strides=[2, 2], pads=[1, 1, 1, 1]),
-             helper.make_node("Flatten", ["c2"], ["f"]),                                     # 8x16x16 = 2048
-             helper.make_node("MatMul", ["f", "w3"], ["m"]),                                 # 2048 -> 10
-             helper.make_node("Gemm", ["m", "w4"], ["y"], transB=1)]                         # 10 -> 4
-    inits = [weight("w1", (8, 3, 3, 3)), weight("w2", (8, 1, 3, 3)), weight("w3", (2048, 10)),
-             weight("w4", (4, 10))]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),  # 8x32x32, 3x3x3
+        helper.make_node("Conv", ["c1", "w2"], ["c2"], group=8, strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Flatten", ["c2"], ["f"]),  # 8x16x16 = 2048
+        helper.make_node("MatMul", ["f", "w3"], ["m"]),  # 2048 -> 10
+        helper.make_node("Gemm", ["m", "w4"], ["y"], transB=1),
+    ]  # 10 -> 4
+    inits = [
+        weight("w1", (8, 3, 3, 3)),
+        weight("w2", (8, 1, 3, 3)),
+        weight("w3", (2048, 10)),
+        weight("w4", (4, 10)),
+    ]
     path = save_model(tmp_path / "m.onnx", nodes, inits, [x], "y", ["batch", 4])
     expected = 8 * 32 * 32 * 27 + 8 * 16 * 16 * 9 + 10 * 2048 + 4 * 10
     assert multiply_adds(path) == expected

@@ -56,17 +56,28 @@ def test_gradient_handler_matches_tensorflow(name, fn):
 
 def test_strided_slice_index_reproduces_tf_masks():
     x = np.arange(4 * 5 * 6).reshape(4, 5, 6)
-    masks = {"begin_mask": 0b010, "end_mask": 0b100, "ellipsis_mask": 0, "new_axis_mask": 0, "shrink_axis_mask": 0b001}
+    masks = {
+        "begin_mask": 0b010,
+        "end_mask": 0b100,
+        "ellipsis_mask": 0,
+        "new_axis_mask": 0,
+        "shrink_axis_mask": 0b001,
+    }
     index = strided_slice_index(x.shape, [2, 3, 1], [3, 0, 4], [1, 1, 2], masks)
-    expected = tf.raw_ops.StridedSlice(input=x, begin=[2, 3, 1], end=[3, 0, 4], strides=[1, 1, 2], **masks).numpy()
+    expected = tf.raw_ops.StridedSlice(
+        input=x, begin=[2, 3, 1], end=[3, 0, 4], strides=[1, 1, 2], **masks
+    ).numpy()
     np.testing.assert_array_equal(x[index], expected)
 
 
-@pytest.mark.parametrize("fn,op", [(lambda x: x[:, 1], "Pad"), (lambda x: x[1:, :-1], "Pad"),
-                                   (lambda x: x[:, ::2], "ScatterElements")])
+@pytest.mark.parametrize(
+    "fn,op",
+    [(lambda x: x[:, 1], "Pad"), (lambda x: x[1:, :-1], "Pad"), (lambda x: x[:, ::2], "ScatterElements")],
+)
 def test_contiguous_slices_become_a_pad(fn, op):
     """A block slice's gradient is a copy (Pad), not a scatter: the motion head slices its whole
     activation window twice, and the GRU slices every step."""
+
     def grad(inp):
         with tf.GradientTape() as tape:
             tape.watch(inp)

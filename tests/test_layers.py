@@ -9,14 +9,19 @@ from models.layers import FrameMotion, FramePreprocess, ReflectPad2D  # noqa: E4
 from tests.conftest import make_frames  # noqa: E402
 
 
-@pytest.mark.parametrize("mode,reference", [
-    ("caffe", keras.applications.vgg19.preprocess_input),
-    ("tf", keras.applications.mobilenet_v2.preprocess_input),
-])
+@pytest.mark.parametrize(
+    "mode,reference",
+    [
+        ("caffe", keras.applications.vgg19.preprocess_input),
+        ("tf", keras.applications.mobilenet_v2.preprocess_input),
+    ],
+)
 def test_preprocess_matches_keras_applications(mode, reference):
     bgr = make_frames(2, 8, 8)
     rgb = bgr[..., ::-1].astype(np.float32)  # keras.applications expects RGB
-    np.testing.assert_allclose(np.asarray(FramePreprocess(mode)(bgr)), reference(rgb.copy()), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(FramePreprocess(mode)(bgr)), reference(rgb.copy()), rtol=1e-5, atol=1e-4
+    )
 
 
 def test_unit_mode_scales_bgr_to_unit_range():
@@ -25,7 +30,9 @@ def test_unit_mode_scales_bgr_to_unit_range():
 
 
 def test_unknown_mode_is_refused():
-    with pytest.raises(ValueError, match=r"FramePreprocess mode: expected one of \('caffe', 'tf', 'unit'\), got 'rgb'"):
+    with pytest.raises(
+        ValueError, match=r"FramePreprocess mode: expected one of \('caffe', 'tf', 'unit'\), got 'rgb'"
+    ):
         FramePreprocess("rgb")
 
 
@@ -35,14 +42,26 @@ def test_reflect_pad_mirrors_the_border():
     np.testing.assert_array_equal(padded, np.pad(x[0, :, :, 0], 1, mode="reflect"))
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"backbone": "resnet"}, r"backbone: expected one of \['compact', 'mobilenetv2', 'vgg19'\], got 'resnet'"),
-    ({"backbone": "compact", "weights": "imagenet"}, r"backbone 'compact' has no ImageNet weights"),
-    ({"backbone": "vgg19", "weights": "/no/such.h5"}, r"expected None, 'imagenet' or an existing file, got '/no/such.h5'"),
-    ({"classes": ("normal",)}, r"classes: expected at least two distinct names"),
-    ({"normal_class": "calm"}, r"Classifier normal_class: expected one of \['normal', 'fight', 'shooting'\], got 'calm'"),
-    ({"frames": 0}, r"frames: expected >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (
+            {"backbone": "resnet"},
+            r"backbone: expected one of \['compact', 'mobilenetv2', 'vgg19'\], got 'resnet'",
+        ),
+        ({"backbone": "compact", "weights": "imagenet"}, r"backbone 'compact' has no ImageNet weights"),
+        (
+            {"backbone": "vgg19", "weights": "/no/such.h5"},
+            r"expected None, 'imagenet' or an existing file, got '/no/such.h5'",
+        ),
+        ({"classes": ("normal",)}, r"classes: expected at least two distinct names"),
+        (
+            {"normal_class": "calm"},
+            r"Classifier normal_class: expected one of \['normal', 'fight', 'shooting'\], got 'calm'",
+        ),
+        ({"frames": 0}, r"frames: expected >= 1, got 0"),
+    ],
+)
 def test_build_convrnn_refuses_bad_arguments(kwargs, message):
     from tests.conftest import tiny_model
 

@@ -25,8 +25,13 @@ class MjpegHandler(http.server.BaseHTTPRequestHandler):
         try:
             for i in range(400):
                 jpeg = self.frames[i % len(self.frames)]
-                self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
-                                 + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
+                self.wfile.write(
+                    b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                    + str(len(jpeg)).encode()
+                    + b"\r\n\r\n"
+                    + jpeg
+                    + b"\r\n"
+                )
                 time.sleep(0.1)
         except (BrokenPipeError, ConnectionResetError):
             pass
@@ -38,8 +43,10 @@ class MjpegHandler(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def mjpeg_camera():
     rng = np.random.default_rng(0)
-    MjpegHandler.frames = [cv2.imencode(".jpg", rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))[1].tobytes()
-                           for _ in range(5)]
+    MjpegHandler.frames = [
+        cv2.imencode(".jpg", rng.integers(0, 255, (120, 160, 3), dtype=np.uint8))[1].tobytes()
+        for _ in range(5)
+    ]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), MjpegHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -55,7 +62,9 @@ def test_frames_flow_from_an_mjpeg_camera(tiny_bundle, mjpeg_camera, tmp_path):
     try:
         deadline = time.monotonic() + 15
         sample = monitor.metrics.registry.get_sample_value
-        while (sample("vigil_frames_analysed_total", {"camera": "lobby"}) or 0) < 5 and time.monotonic() < deadline:
+        while (
+            sample("vigil_frames_analysed_total", {"camera": "lobby"}) or 0
+        ) < 5 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert sample("vigil_camera_up", {"camera": "lobby"}) == 1
         assert sample("vigil_frames_analysed_total", {"camera": "lobby"}) >= 5

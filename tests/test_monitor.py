@@ -22,8 +22,8 @@ import pytest
 from evaluation import synth
 from streamer.config import parse_config
 from streamer.monitor import build_monitor
-from tests.conftest import REPO
 from testbed.rtsp import free_port
+from tests.conftest import REPO
 
 SECRET = "hunter2"
 
@@ -39,9 +39,21 @@ def config_dict(bundle: Path, cameras: list[dict], tmp_path: Path, **sections) -
     data = {
         "model": {"bundle": str(bundle), "providers": ["cpu"]},
         "inference": {"stride": 1},
-        "capture": {"reconnect_min_s": 0.2, "reconnect_max_s": 1.0, "open_timeout_s": 1.0, "read_timeout_s": 1.0},
-        "alerts": {"directory": str(tmp_path / "alerts"), "threshold": 0.0, "k": 1, "n": 1, "cooldown_s": 1.0,
-                   "pre_roll_s": 0.5, "post_roll_s": 0.5},
+        "capture": {
+            "reconnect_min_s": 0.2,
+            "reconnect_max_s": 1.0,
+            "open_timeout_s": 1.0,
+            "read_timeout_s": 1.0,
+        },
+        "alerts": {
+            "directory": str(tmp_path / "alerts"),
+            "threshold": 0.0,
+            "k": 1,
+            "n": 1,
+            "cooldown_s": 1.0,
+            "pre_roll_s": 0.5,
+            "post_roll_s": 0.5,
+        },
         "overlay": {"display": "headless", "output_video": str(tmp_path / "annotated.mp4")},
         "metrics": {"port": free_port()},
         "cameras": cameras,
@@ -80,15 +92,26 @@ def assert_named_evidence_exists(directory: Path, size: tuple[int, int] | None =
 
 def test_monitor_on_a_file_decides_alerts_and_records_evidence(tiny_bundle, clip, tmp_path):
     # fight at any probability, shooting never: the policy's thresholds are what decides.
-    config = parse_config(config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path,
-                                      alerts={"class_thresholds": {"shooting": 1.0}}))
+    config = parse_config(
+        config_dict(
+            tiny_bundle,
+            [{"name": "street", "source": str(clip), "loop": True}],
+            tmp_path,
+            alerts={"class_thresholds": {"shooting": 1.0}},
+        )
+    )
     stop = threading.Event()
     monitor = build_monitor(config, stop, output_video=tmp_path / "annotated.mp4")
     monitor.start()
     sample = monitor.metrics.registry.get_sample_value
-    wait_until(lambda: sample("vigil_alerts_total", {"camera": "street", "class": "fight"}) >= 2
-               and sample("vigil_frames_analysed_total", {"camera": "street"}) >= 15
-               and sample("vigil_frames_captured_total", {"camera": "street"}) >= 40, timeout=30)
+    wait_until(
+        lambda: (
+            sample("vigil_alerts_total", {"camera": "street", "class": "fight"}) >= 2
+            and sample("vigil_frames_analysed_total", {"camera": "street"}) >= 15
+            and sample("vigil_frames_captured_total", {"camera": "street"}) >= 40
+        ),
+        timeout=30,
+    )
     started = time.monotonic()
     monitor.shutdown()
     assert time.monotonic() - started < 2.0
@@ -96,16 +119,28 @@ def test_monitor_on_a_file_decides_alerts_and_records_evidence(tiny_bundle, clip
     assert sample("vigil_decision_latency_seconds_count", {"camera": "street"}) >= 10
     assert sample("vigil_head_seconds_count") >= 10
     assert sample("vigil_alerts_total", {"camera": "street", "class": "shooting"}) == 0
-    probs = [sample("vigil_class_probability", {"camera": "street", "class": c}) for c in ("normal", "fight", "shooting")]
+    probs = [
+        sample("vigil_class_probability", {"camera": "street", "class": c})
+        for c in ("normal", "fight", "shooting")
+    ]
     assert abs(sum(probs) - 1) < 1e-3
     alerts, clips = read_log(tmp_path / "alerts")
     assert alerts and {r["class"] for r in alerts} == {"fight"}
-    assert {"time_utc", "camera", "class", "score", "window_start_utc", "window_end_utc", "boxes", "snapshot"} <= set(alerts[0])
+    assert {
+        "time_utc",
+        "camera",
+        "class",
+        "score",
+        "window_start_utc",
+        "window_end_utc",
+        "boxes",
+        "snapshot",
+    } <= set(alerts[0])
     first = alerts[0]
     assert first["window_start_utc"] < first["window_end_utc"]
-    assert set(clips) == {a["id"] for a in alerts}                                # a clean stop finishes every clip
+    assert set(clips) == {a["id"] for a in alerts}  # a clean stop finishes every clip
     assert_named_evidence_exists(tmp_path / "alerts", size=(180, 320))
-    assert clips[first["id"]]["frames"] >= 5                                       # pre-roll + post-roll
+    assert clips[first["id"]]["frames"] >= 5  # pre-roll + post-roll
     assert video_frames(tmp_path / "annotated.mp4") >= 20
     for box in (r["box"] for r in first["boxes"]):
         assert 0 <= box[0] <= box[2] < 320 and 0 <= box[1] <= box[3] < 180
@@ -123,9 +158,14 @@ def wait_until(condition, timeout: float, interval: float = 0.1) -> None:
 def run_vigil(config: dict, tmp_path: Path, env: dict | None = None) -> subprocess.Popen:
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
-    return subprocess.Popen([sys.executable, "-m", "vigil", "run", "--config", str(path)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "vigil", "run", "--config", str(path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def to_toml(data: dict) -> str:
@@ -164,31 +204,39 @@ def scrape(port: int, timeout: float = 20.0) -> str:
 
 
 def test_sigterm_stops_within_two_seconds_leaving_every_named_file(tiny_bundle, clip, tmp_path):
-    config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path,
-                         alerts={"post_roll_s": 3.0, "cooldown_s": 1.0})
+    config = config_dict(
+        tiny_bundle,
+        [{"name": "street", "source": str(clip), "loop": True}],
+        tmp_path,
+        alerts={"post_roll_s": 3.0, "cooldown_s": 1.0},
+    )
     proc = run_vigil(config, tmp_path)
     try:
         log = tmp_path / "alerts" / "alerts.jsonl"
         wait_until(lambda: log.exists() and log.read_text().count('"type":"alert"') >= 2, timeout=30)
         sent = time.monotonic()
-        proc.send_signal(signal.SIGTERM)       # mid post-roll: clips are being recorded
+        proc.send_signal(signal.SIGTERM)  # mid post-roll: clips are being recorded
         proc.wait(timeout=10)
         assert time.monotonic() - sent < 2.0
         assert proc.returncode == 0, proc.stdout.read()
     finally:
         proc.kill()
     alerts, clips = read_log(tmp_path / "alerts")
-    assert alerts and set(clips) == {a["id"] for a in alerts}      # each alert's clip finished and logged
+    assert alerts and set(clips) == {a["id"] for a in alerts}  # each alert's clip finished and logged
     assert_named_evidence_exists(tmp_path / "alerts")
-    assert not list((tmp_path / "alerts").glob("*.recording.mp4")) and not list((tmp_path / "alerts").glob("*.tmp"))
+    assert not list((tmp_path / "alerts").glob("*.recording.mp4")) and not list(
+        (tmp_path / "alerts").glob("*.tmp")
+    )
 
 
 def test_secrets_never_leak_and_other_cameras_go_on(tiny_bundle, clip, tmp_path):
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\0\1\2" * 5000)
-    cameras = [{"name": "door", "source": f"rtsp://admin:{SECRET}@127.0.0.1:9/live?password={SECRET}"},
-               {"name": "broken", "source": str(corrupt)},
-               {"name": "street", "source": str(clip), "loop": True}]
+    cameras = [
+        {"name": "door", "source": f"rtsp://admin:{SECRET}@127.0.0.1:9/live?password={SECRET}"},
+        {"name": "broken", "source": str(corrupt)},
+        {"name": "street", "source": str(clip), "loop": True},
+    ]
     config = config_dict(tiny_bundle, cameras, tmp_path)
     proc = run_vigil(config, tmp_path)
     try:
@@ -201,9 +249,11 @@ def test_secrets_never_leak_and_other_cameras_go_on(tiny_bundle, clip, tmp_path)
     assert 'vigil_camera_up{camera="street"} 1.0' in metrics
     assert 'vigil_camera_up{camera="door"} 0.0' in metrics
     assert 'vigil_camera_up{camera="broken"} 0.0' in metrics
-    assert ("door: camera down (rtsp://***@127.0.0.1:9/live?password=***: cannot open rtsp source: connection "
-            "refused by 127.0.0.1:9") in output
-    assert output.count("door: camera down") == 1                     # once per state change, not per retry
+    assert (
+        "door: camera down (rtsp://***@127.0.0.1:9/live?password=***: cannot open rtsp source: connection "
+        "refused by 127.0.0.1:9"
+    ) in output
+    assert output.count("door: camera down") == 1  # once per state change, not per retry
     assert SECRET not in output and SECRET not in metrics and "admin" not in output
     for path in (tmp_path / "alerts").rglob("*"):
         assert SECRET not in path.name
@@ -220,19 +270,31 @@ def test_promtool_accepts_the_live_metrics(tiny_bundle, clip, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=10)
-    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
+    check = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert check.stdout.strip() == "" and check.stderr.strip() == ""
 
 
 def test_auto_display_without_a_display_runs_headless(tiny_bundle, clip, tmp_path):
-    config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path,
-                         overlay={"display": "auto"})
+    config = config_dict(
+        tiny_bundle,
+        [{"name": "street", "source": str(clip), "loop": True}],
+        tmp_path,
+        overlay={"display": "auto"},
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
-    result = subprocess.run([sys.executable, "-m", "vigil", "run", "--config", str(path), "--seconds", "3"],
-                            cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
+    result = subprocess.run(
+        [sys.executable, "-m", "vigil", "run", "--config", str(path), "--seconds", "3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert "(headless)" in result.stderr
 
@@ -257,10 +319,15 @@ def test_a_file_played_once_ends_the_run(tiny_bundle, clip, tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "vigil", "run", "--config", str(path)], cwd=REPO,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "vigil", "run", "--config", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
-    assert time.monotonic() - started < 4.0 + 12.0      # the 4 s clip, start-up, held-back frames
+    assert time.monotonic() - started < 4.0 + 12.0  # the 4 s clip, start-up, held-back frames
     assert "street: camera finished (end of file, " in result.stderr and "camera down" not in result.stderr
     assert video_frames(tmp_path / "annotated.mp4") >= 30
 
@@ -271,28 +338,39 @@ def test_a_file_that_cannot_be_read_fails_once_and_ends_the_run(tiny_bundle, tmp
     config = config_dict(tiny_bundle, [{"name": "yard", "source": str(broken)}], tmp_path)
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
-    result = subprocess.run([sys.executable, "-m", "vigil", "run", "--config", str(path)], cwd=REPO,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "vigil", "run", "--config", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("yard: camera down (failed:") == 1, result.stderr
     assert "not a readable video" in result.stderr
     assert "no camera delivered a frame" in result.stderr
-    assert "moov atom" not in result.stderr and "[ WARN" not in result.stderr    # FFmpeg's, OpenCV's own lines
+    assert "moov atom" not in result.stderr and "[ WARN" not in result.stderr  # FFmpeg's, OpenCV's own lines
 
 
 def test_every_known_series_exists_at_zero_before_its_first_event(tiny_bundle, tmp_path):
-    config = config_dict(tiny_bundle, [{"name": "door", "source": f"rtsp://127.0.0.1:{free_port()}/live"}], tmp_path)
+    config = config_dict(
+        tiny_bundle, [{"name": "door", "source": f"rtsp://127.0.0.1:{free_port()}/live"}], tmp_path
+    )
     proc = run_vigil(config, tmp_path)
     try:
         text = ""
+
         def scraped() -> bool:
             nonlocal text
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{config['metrics']['port']}/metrics", timeout=2) as r:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{config['metrics']['port']}/metrics", timeout=2
+                ) as r:
                     text = r.read().decode()
                 return True
             except OSError:
                 return False
+
         wait_until(scraped, timeout=20)
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -309,8 +387,12 @@ def test_every_known_series_exists_at_zero_before_its_first_event(tiny_bundle, t
 def test_the_watchdog_is_not_fed_while_no_camera_delivers(tiny_bundle, tmp_path):
     """Inference alive, but the only camera never connects: systemd must get READY=1 and then no
     WATCHDOG=1 once capture.watchdog_s has passed (so it restarts the service)."""
-    config = config_dict(tiny_bundle, [{"name": "door", "source": f"rtsp://127.0.0.1:{free_port()}/live"}], tmp_path,
-                         capture={"watchdog_s": 1.0})
+    config = config_dict(
+        tiny_bundle,
+        [{"name": "door", "source": f"rtsp://127.0.0.1:{free_port()}/live"}],
+        tmp_path,
+        capture={"watchdog_s": 1.0},
+    )
     sock_path = tmp_path / "notify.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
         server.bind(str(sock_path))
@@ -333,21 +415,28 @@ def test_the_watchdog_is_not_fed_while_no_camera_delivers(tiny_bundle, tmp_path)
 
 
 @pytest.mark.parametrize("alerts_before_kill", [2, 7])
-def test_kill_9_leaves_every_named_file_and_only_the_newest_clips_unfinished(tiny_bundle, clip, tmp_path,
-                                                                              alerts_before_kill):
+def test_kill_9_leaves_every_named_file_and_only_the_newest_clips_unfinished(
+    tiny_bundle, clip, tmp_path, alerts_before_kill
+):
     # A cooldown longer than post-roll + display delay (0.5 + 0.6 s): one clip per class in flight.
-    config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": True}], tmp_path,
-                         alerts={"cooldown_s": 2.0, "post_roll_s": 0.5})
+    config = config_dict(
+        tiny_bundle,
+        [{"name": "street", "source": str(clip), "loop": True}],
+        tmp_path,
+        alerts={"cooldown_s": 2.0, "post_roll_s": 0.5},
+    )
     proc = run_vigil(config, tmp_path)
     log = tmp_path / "alerts" / "alerts.jsonl"
     try:
-        wait_until(lambda: log.exists() and log.read_text().count('"type":"alert"') >= alerts_before_kill, timeout=40)
+        wait_until(
+            lambda: log.exists() and log.read_text().count('"type":"alert"') >= alerts_before_kill, timeout=40
+        )
     finally:
-        proc.kill()                                           # SIGKILL: no clean-up of any kind
+        proc.kill()  # SIGKILL: no clean-up of any kind
         proc.communicate(timeout=10)
     alerts, clips = read_log(tmp_path / "alerts")
     assert len(alerts) >= alerts_before_kill
-    assert_named_evidence_exists(tmp_path / "alerts")         # every snapshot and clip a line names
+    assert_named_evidence_exists(tmp_path / "alerts")  # every snapshot and clip a line names
     unfinished = [a for a in alerts if a["id"] not in clips]
     newest = {}
     for a in alerts:

@@ -5,21 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamer.display import drawing
 from streamer.capture.camera import as_bgr
+from streamer.display import drawing
 from streamer.inference.frames import to_model_input
 
 
 def hot_spot_cam() -> np.ndarray:
     cam = np.zeros((16, 16), np.float32)
-    cam[4, 12] = 2.0                      # one hot cell: x 12/16, y 4/16 of the frame
+    cam[4, 12] = 2.0  # one hot cell: x 12/16, y 4/16 of the frame
     return cam
 
 
 def test_heatmap_and_contours_are_drawn_where_the_cam_is():
     image = np.full((360, 640, 3), 100, np.uint8)
     unit = drawing.unit_cam(hot_spot_cam(), scale=2.0, size=(360, 640))
-    assert unit.max() == pytest.approx(1.0, abs=0.02)   # bilinear upsampling shaves the peak a little
+    assert unit.max() == pytest.approx(1.0, abs=0.02)  # bilinear upsampling shaves the peak a little
     drawing.draw_heatmap(image, unit, alpha=0.5)
     drawing.draw_contours(image, unit, (0.3, 0.5, 0.7, 0.9))
     changed = np.abs(image.astype(int) - 100).max(axis=2) > 20
@@ -42,12 +42,24 @@ def test_level_colours_follow_the_heatmap_scale(level, dominant):
     assert int(np.argmax(colour)) == dominant
 
 
-@pytest.mark.parametrize("count,tiles", [
-    (1, [(0, 0, 1600, 900)]),
-    (2, [(0, 0, 800, 900), (800, 0, 800, 900)]),
-    (3, [(0, 0, 800, 450), (800, 0, 800, 450), (0, 450, 800, 450)]),
-    (5, [(0, 0, 533, 450), (533, 0, 533, 450), (1066, 0, 533, 450), (0, 450, 533, 450), (533, 450, 533, 450)]),
-])
+@pytest.mark.parametrize(
+    "count,tiles",
+    [
+        (1, [(0, 0, 1600, 900)]),
+        (2, [(0, 0, 800, 900), (800, 0, 800, 900)]),
+        (3, [(0, 0, 800, 450), (800, 0, 800, 450), (0, 450, 800, 450)]),
+        (
+            5,
+            [
+                (0, 0, 533, 450),
+                (533, 0, 533, 450),
+                (1066, 0, 533, 450),
+                (0, 450, 533, 450),
+                (533, 450, 533, 450),
+            ],
+        ),
+    ],
+)
 def test_grid_layout_has_one_tile_per_camera_on_a_fixed_canvas(count, tiles):
     layout = drawing.Layout.grid(count, 1600, 900)
     assert list(layout.tiles) == tiles
@@ -55,16 +67,19 @@ def test_grid_layout_has_one_tile_per_camera_on_a_fixed_canvas(count, tiles):
 
 
 def test_letterbox_keeps_the_aspect_on_black():
-    frame = np.full((480, 640, 3), 200, np.uint8)                # 4:3 into a 16:9 tile
+    frame = np.full((480, 640, 3), 200, np.uint8)  # 4:3 into a 16:9 tile
     tile = drawing.letterbox(frame, 800, 450)
     assert tile.shape == (450, 800, 3)
     columns = np.nonzero(tile[225, :, 0] > 100)[0]
-    assert columns.min() == 100 and columns.max() == 699        # 600 px wide picture, centred
+    assert columns.min() == 100 and columns.max() == 699  # 600 px wide picture, centred
     assert tile[:, :100].max() == 0 and tile[:, 700:].max() == 0
 
 
-@pytest.mark.parametrize("frame", [np.zeros((50, 70), np.uint8), np.zeros((50, 70, 4), np.uint8), np.zeros((50, 70, 3), np.uint8)],
-                         ids=["grey", "bgra", "bgr"])
+@pytest.mark.parametrize(
+    "frame",
+    [np.zeros((50, 70), np.uint8), np.zeros((50, 70, 4), np.uint8), np.zeros((50, 70, 3), np.uint8)],
+    ids=["grey", "bgra", "bgr"],
+)
 def test_odd_frames_become_bgr_and_model_input(frame):
     assert as_bgr(frame).shape == (50, 70, 3)
     assert to_model_input(frame, (32, 48)).shape == (32, 48, 3)

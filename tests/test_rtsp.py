@@ -20,7 +20,9 @@ pytestmark = pytest.mark.rtsp
 @pytest.fixture
 def rtsp(tmp_path):
     if not gst_rtsp_available():
-        pytest.skip("needs ffmpeg and GStreamer's RTSP server (Debian gir1.2-gst-rtsp-server-1.0, python3-gi)")
+        pytest.skip(
+            "needs ffmpeg and GStreamer's RTSP server (Debian gir1.2-gst-rtsp-server-1.0, python3-gi)"
+        )
     clip = tmp_path / "feed.mp4"
     synth.make_demo(clip, seed=5, width=320, height=180, fps=10.0, timeline=(("normal", 6.0),))
     server = RtspServer(clip)
@@ -46,9 +48,16 @@ def monitor_on(tiny_bundle, tmp_path):
     monitors = []
 
     def start(url: str):
-        capture = {"reconnect_min_s": 0.2, "reconnect_max_s": 1.0, "open_timeout_s": 2.0, "read_timeout_s": 1.0,
-                   "stall_timeout_s": 2.0}
-        config = parse_config(config_dict(tiny_bundle, [{"name": "gate", "source": url}], tmp_path, capture=capture))
+        capture = {
+            "reconnect_min_s": 0.2,
+            "reconnect_max_s": 1.0,
+            "open_timeout_s": 2.0,
+            "read_timeout_s": 1.0,
+            "stall_timeout_s": 2.0,
+        }
+        config = parse_config(
+            config_dict(tiny_bundle, [{"name": "gate", "source": url}], tmp_path, capture=capture)
+        )
         monitor = build_monitor(config, threading.Event())
         monitor.start()
         monitors.append(monitor)

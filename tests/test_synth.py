@@ -65,14 +65,14 @@ def test_every_class_in_its_folder_with_ground_truth(tmp_path):
 @pytest.mark.parametrize("role,flash", [("fight", False), ("shoot", False), ("shoot", True), ("walk", False)])
 def test_box_is_tight_around_the_drawn_figure(role, flash):
     rng = np.random.default_rng(0)
-    canvas = np.full((200, 200, 3), 128, np.uint8)   # mid grey: dark weapons and bright flashes both show
+    canvas = np.full((200, 200, 3), 128, np.uint8)  # mid grey: dark weapons and bright flashes both show
     person = synth.Person(100, 170, 120, (230, 230, 230), (20, 20, 20), (250, 250, 250), role=role, facing=1)
     box = synth.draw_person(canvas, person, synth._pose(person, 0.0, rng), flash=flash)
     ys, xs = np.nonzero(np.abs(canvas.astype(int) - 128).max(axis=2) > 60)
     x0, y0, x1, y1 = box
     inside = (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)
-    assert inside.mean() > 0.99                     # the figure (and weapon, flash) is in its box
-    assert x1 - x0 <= xs.max() - xs.min() + 12     # and the box is not much bigger than the figure
+    assert inside.mean() > 0.99  # the figure (and weapon, flash) is in its box
+    assert x1 - x0 <= xs.max() - xs.min() + 12  # and the box is not much bigger than the figure
     assert y1 - y0 <= ys.max() - ys.min() + 12
 
 
@@ -81,13 +81,15 @@ def test_event_box_covers_the_actors_in_the_video(tmp_path):
     spec = synth.ClipSpec(width=160, height=120, fps=5.0, seconds=1.0)
     rng = np.random.default_rng(11)
     scene = synth.make_scene(rng, spec.width, spec.height, "fight")
-    scene.people = list(scene.actors)               # only the fighters
+    scene.people = list(scene.actors)  # only the fighters
     scene.noise, scene.blur = 0.0, False
-    empty = np.clip(scene.background.astype(np.float32) * scene.gain * scene.cast + scene.bias, 0, 255).astype(np.uint8)
+    empty = np.clip(
+        scene.background.astype(np.float32) * scene.gain * scene.cast + scene.bias, 0, 255
+    ).astype(np.uint8)
     frame, boxes = synth.render(scene, 0.0, 0.2, rng)
     changed = np.abs(frame.astype(int) - empty.astype(int)).max(axis=2) > 30
     ys, xs = np.nonzero(changed)
-    (x0, y0, x1, y1), = boxes
+    ((x0, y0, x1, y1),) = boxes
     assert len(xs) > 50
     assert (((xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)).mean()) > 0.97
 

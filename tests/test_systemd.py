@@ -61,11 +61,21 @@ def test_dashboard_queries_only_metrics_that_exist():
 
     registry = build_metrics().registry
     names = set()
-    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "info": ("_info",), "gauge": ("",)}
+    suffixes = {
+        "counter": ("_total",),
+        "histogram": ("_bucket", "_count", "_sum"),
+        "info": ("_info",),
+        "gauge": ("",),
+    }
     for family in registry.collect():
         names |= {family.name + suffix for suffix in suffixes[family.type]}
     dashboard = json.loads((REPO / "dashboards" / "vigil.json").read_text())
-    used = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"\bvigil_[a-z_]+", t["expr"])}
+    used = {
+        m
+        for p in dashboard["panels"]
+        for t in p["targets"]
+        for m in re.findall(r"\bvigil_[a-z_]+", t["expr"])
+    }
     used |= set(re.findall(r"vigil_[a-z_]+", json.dumps(dashboard["templating"])))
     assert used and used <= names, used - names
 
@@ -82,15 +92,25 @@ def unit_with_real_exec(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze (Debian 'systemd') not installed")
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze (Debian 'systemd') not installed"
+)
 def test_the_unit_verifies_and_is_rated_ok_by_systemd(tmp_path):
     unit = unit_with_real_exec(tmp_path)
-    verify = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
     assert verify.returncode == 0 and verify.stdout + verify.stderr == "", verify.stdout + verify.stderr
-    security = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)], capture_output=True,
-                              text=True, timeout=60)
-    exposure = float(re.search(r"Overall exposure level for vigil\.service: ([\d.]+)", security.stdout).group(1))
-    assert exposure <= 2.5, security.stdout        # was 7.2 MEDIUM; 'OK' is below 4
+    security = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    exposure = float(
+        re.search(r"Overall exposure level for vigil\.service: ([\d.]+)", security.stdout).group(1)
+    )
+    assert exposure <= 2.5, security.stdout  # was 7.2 MEDIUM; 'OK' is below 4
     unit_text = unit.read_text()
     assert "UMask=0027" in unit_text and "EnvironmentFile=-/etc/vigil/credentials" in unit_text
 
@@ -109,8 +129,14 @@ def test_the_service_config_passes_where_the_readme_installs_it(tmp_path):
     path = tmp_path / "config.toml"
     path.write_text(text.replace("/opt/vigil", str(REPO)).replace("/var/lib/vigil", str(state)))
     env = {**os.environ, "VIGIL_DOOR_PASSWORD": "p@ss#1"}
-    checked = subprocess.run([sys.executable, "-m", "vigil", "check-config", str(path)], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=60, env=env)
+    checked = subprocess.run(
+        [sys.executable, "-m", "vigil", "check-config", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert checked.returncode == 0, checked.stderr
     os.environ["VIGIL_DOOR_PASSWORD"] = "p@ss#1"
     try:
@@ -118,5 +144,7 @@ def test_the_service_config_passes_where_the_readme_installs_it(tmp_path):
     finally:
         del os.environ["VIGIL_DOOR_PASSWORD"]
     assert config.overlay.display == "headless" and config.overlay.output_video == ""
-    assert config.resolve(config.alerts.directory).is_relative_to(state) and config.metrics.host == "127.0.0.1"
-    assert "p%40ss%231" in config.cameras[0].source                   # the password, encoded for the URL
+    assert (
+        config.resolve(config.alerts.directory).is_relative_to(state) and config.metrics.host == "127.0.0.1"
+    )
+    assert "p%40ss%231" in config.cameras[0].source  # the password, encoded for the URL

@@ -13,8 +13,8 @@ pytest.importorskip("tensorflow")
 
 import keras  # noqa: E402
 
-from models.training.train import TrainConfig, class_weights, train  # noqa: E402
 from evaluation import synth  # noqa: E402
+from models.training.train import TrainConfig, class_weights, train  # noqa: E402
 from streamer.inference.bundle import open_bundle  # noqa: E402
 from tests.conftest import REPO  # noqa: E402
 
@@ -27,9 +27,24 @@ def tiny_data(tmp_path_factory):
 
 
 def tiny_config(data, out, **overrides) -> TrainConfig:
-    base = dict(data=str(data), out=str(out), frames=3, size=32, sample_fps=5.0, epochs=6, batch=4,
-                learning_rate=3e-3, gru_units=8, dense_units=(16,), dropout=0.0, hop_seconds=0.4,
-                windows_per_clip=2, augment=False, val_fraction=0.2, seed=0)
+    base = dict(
+        data=str(data),
+        out=str(out),
+        frames=3,
+        size=32,
+        sample_fps=5.0,
+        epochs=6,
+        batch=4,
+        learning_rate=3e-3,
+        gru_units=8,
+        dense_units=(16,),
+        dropout=0.0,
+        hop_seconds=0.4,
+        windows_per_clip=2,
+        augment=False,
+        val_fraction=0.2,
+        seed=0,
+    )
     return TrainConfig(**{**base, **overrides})
 
 
@@ -44,7 +59,15 @@ def test_training_lowers_the_loss_and_writes_report_and_bundle(tiny_data, tmp_pa
     curve = losses(run)
     assert len(curve) == 6
     assert curve[-1] < 0.9 * curve[0], curve
-    for name in ("best.keras", "last.keras", "report.json", "report.txt", "confusion.png", "curves.png", "config.json"):
+    for name in (
+        "best.keras",
+        "last.keras",
+        "report.json",
+        "report.txt",
+        "confusion.png",
+        "curves.png",
+        "config.json",
+    ):
         assert (run / name).is_file(), name
     assert set(report["per_class"]) == {"normal", "fight", "shooting"}
     manifest = json.loads((run / "bundle" / "manifest.json").read_text())
@@ -77,8 +100,13 @@ def test_train_command_refuses_one_class(tmp_path, tiny_data):
     root = shutil.copytree(tiny_data, tmp_path / "data")
     shutil.rmtree(root / "fight")
     shutil.rmtree(root / "shooting")
-    result = subprocess.run([sys.executable, "-m", "vigil", "train", "--data", str(root), "--out", str(tmp_path / "r")],
-                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "vigil", "train", "--data", str(root), "--out", str(tmp_path / "r")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "one class only (['normal']): a classifier needs two or more" in result.stderr
 
@@ -86,9 +114,27 @@ def test_train_command_refuses_one_class(tmp_path, tiny_data):
 def test_evaluate_command_prints_table_and_json(tiny_data, tmp_path):
     run = tmp_path / "run"
     train(tiny_config(tiny_data, run, epochs=1))
-    result = subprocess.run([sys.executable, "-m", "vigil", "evaluate", str(run / "bundle"), "--data", str(tiny_data),
-                             "--hop", "0.4", "--json", str(tmp_path / "e.json"), "--providers", "cpu"],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vigil",
+            "evaluate",
+            str(run / "bundle"),
+            "--data",
+            str(tiny_data),
+            "--hop",
+            "0.4",
+            "--json",
+            str(tmp_path / "e.json"),
+            "--providers",
+            "cpu",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert "pointing" in result.stdout and "confusion" in result.stdout
     report = json.loads((tmp_path / "e.json").read_text())

@@ -36,17 +36,30 @@ class Screen:
     def __init__(self, size: tuple[int, int]):
         for tool in ("Xvfb", "ffmpeg", "xdotool", "xwininfo"):
             if shutil.which(tool) is None:
-                pytest.skip(f"{tool} (Debian packages xvfb, ffmpeg, xdotool, x11-utils) is needed for window tests")
+                pytest.skip(
+                    f"{tool} (Debian packages xvfb, ffmpeg, xdotool, x11-utils) is needed for window tests"
+                )
         self.size = size
         self.display = f":{100 + os.getpid() % 50}"
-        self.server = subprocess.Popen(["Xvfb", self.display, "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten",
-                                        "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self._run("xdpyinfo").returncode == 0 if shutil.which("xdpyinfo") else
-                   self._run("xwininfo", "-root").returncode == 0, timeout=10)
+        self.server = subprocess.Popen(
+            ["Xvfb", self.display, "-screen", "0", f"{size[0]}x{size[1]}x24", "-nolisten", "tcp"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(
+            lambda: (
+                self._run("xdpyinfo").returncode == 0
+                if shutil.which("xdpyinfo")
+                else self._run("xwininfo", "-root").returncode == 0
+            ),
+            timeout=10,
+        )
         self.env = {"DISPLAY": self.display, "QT_QPA_PLATFORM": "xcb"}
 
     def _run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(args, capture_output=True, text=True, timeout=30, env={**os.environ, "DISPLAY": self.display})
+        return subprocess.run(
+            args, capture_output=True, text=True, timeout=30, env={**os.environ, "DISPLAY": self.display}
+        )
 
     def window(self, name: str = "Vigil") -> str | None:
         found = self._run("xdotool", "search", "--name", name)
@@ -62,9 +75,25 @@ class Screen:
         assert self._run("xdotool", "key", key).returncode == 0
 
     def grab(self, path: Path) -> np.ndarray:
-        done = subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "x11grab", "-video_size",
-                               f"{self.size[0]}x{self.size[1]}", "-i", self.display, "-frames:v", "1", str(path)],
-                              capture_output=True, timeout=30)
+        done = subprocess.run(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-y",
+                "-f",
+                "x11grab",
+                "-video_size",
+                f"{self.size[0]}x{self.size[1]}",
+                "-i",
+                self.display,
+                "-frames:v",
+                "1",
+                str(path),
+            ],
+            capture_output=True,
+            timeout=30,
+        )
         assert done.returncode == 0, done.stderr
         return cv2.imread(str(path))
 
@@ -78,8 +107,9 @@ def read_text(image: np.ndarray, path: Path) -> str:
     if shutil.which("tesseract") is None:
         pytest.skip("tesseract (Debian tesseract-ocr) is needed to read the panel")
     cv2.imwrite(str(path), image)
-    return subprocess.run(["tesseract", str(path), "-", "--psm", "11"], capture_output=True, text=True,
-                          timeout=60).stdout
+    return subprocess.run(
+        ["tesseract", str(path), "-", "--psm", "11"], capture_output=True, text=True, timeout=60
+    ).stdout
 
 
 @pytest.fixture
@@ -90,8 +120,13 @@ def screen():
 
 
 def window_config(bundle, cameras, tmp_path, **overlay):
-    return config_dict(bundle, cameras, tmp_path, overlay={"display": "window", **overlay},
-                       alerts={"cooldown_s": 1.0, "post_roll_s": 1.0})
+    return config_dict(
+        bundle,
+        cameras,
+        tmp_path,
+        overlay={"display": "window", **overlay},
+        alerts={"cooldown_s": 1.0, "post_roll_s": 1.0},
+    )
 
 
 def test_keys_answer_at_all_times_and_pause_freezes_only_the_picture(clip, tmp_path, screen):
@@ -102,9 +137,11 @@ def test_keys_answer_at_all_times_and_pause_freezes_only_the_picture(clip, tmp_p
     proc = run_vigil(config, tmp_path, env=screen.env)
     log = tmp_path / "alerts" / "alerts.jsonl"
     try:
-        wait_until(lambda: screen.window() is not None and log.exists() and log.stat().st_size > 0, timeout=30)
+        wait_until(
+            lambda: screen.window() is not None and log.exists() and log.stat().st_size > 0, timeout=30
+        )
         window = screen.window()
-        time.sleep(1.5)                                   # the held-back frames reach the screen
+        time.sleep(1.5)  # the held-back frames reach the screen
         screen.key(window, "p")
         time.sleep(0.5)
         paused = screen.grab(tmp_path / "paused.png")
@@ -116,22 +153,22 @@ def test_keys_answer_at_all_times_and_pause_freezes_only_the_picture(clip, tmp_p
         # Analysis and evidence go on behind the frozen picture.
         assert len(read_log(tmp_path / "alerts")[0]) > alerts_at_pause, "no alert while paused"
 
-        screen.key(window, "h")                           # heat off: the frozen frame is redrawn without it
+        screen.key(window, "h")  # heat off: the frozen frame is redrawn without it
         time.sleep(0.5)
         no_heat = screen.grab(tmp_path / "no-heat.png")
-        screen.key(window, "h")                           # and back on
+        screen.key(window, "h")  # and back on
         time.sleep(0.5)
         heat_again = screen.grab(tmp_path / "heat-again.png")
-        frame = (slice(200, 700), slice(0, 1400))         # below the panel, inside the picture
+        frame = (slice(200, 700), slice(0, 1400))  # below the panel, inside the picture
         heat = np.abs(still[frame].astype(int) - no_heat[frame]).max(axis=2) > 25
         assert heat.sum() > 2000, "no heatmap on the picture (or 'h' did nothing)"
         assert np.abs(heat_again[frame].astype(int) - still[frame]).max(axis=2).mean() < 2
 
-        screen.key(window, "s")                           # a snapshot while paused: what the guard sees
+        screen.key(window, "s")  # a snapshot while paused: what the guard sees
         wait_until(lambda: list((tmp_path / "alerts").glob("snapshot-*.jpg")), timeout=5)
         screen.key(window, "c")
         screen.key(window, "c")
-        screen.key(window, "p")                           # resume: the picture moves again
+        screen.key(window, "p")  # resume: the picture moves again
         time.sleep(1.5)
         assert not np.array_equal(screen.grab(tmp_path / "moving.png")[frame], still[frame])
         screen.key(window, "q")
@@ -150,14 +187,16 @@ def test_keys_answer_at_all_times_and_pause_freezes_only_the_picture(clip, tmp_p
     assert not (tmp_path / "annotated.mp4").exists(), "the headless video was written in window mode"
 
 
-def test_the_window_fits_the_screen_without_a_toolbar_and_four_panels_read(tiny_bundle, clip, tmp_path, screen):
+def test_the_window_fits_the_screen_without_a_toolbar_and_four_panels_read(
+    tiny_bundle, clip, tmp_path, screen
+):
     names = ["north", "south", "east", "west"]
     cameras = [{"name": name, "source": str(clip), "loop": True} for name in names]
     config = window_config(tiny_bundle, cameras, tmp_path)
     proc = run_vigil(config, tmp_path, env=screen.env)
     try:
         wait_until(lambda: screen.window() is not None, timeout=30)
-        time.sleep(4.0)                                   # every camera up and drawn
+        time.sleep(4.0)  # every camera up and drawn
         width, height = screen.geometry(screen.window())
         shot = screen.grab(tmp_path / "grid.png")
     finally:
@@ -171,4 +210,4 @@ def test_the_window_fits_the_screen_without_a_toolbar_and_four_panels_read(tiny_
     text = read_text(shot, tmp_path / "ocr.png")
     for name in names:
         assert name in text, f"{name!r} not readable on the panel: {text!r}"
-    assert "heat" in text and "CAM" in text, text         # which map the '*' class's heat is
+    assert "heat" in text and "CAM" in text, text  # which map the '*' class's heat is

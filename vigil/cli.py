@@ -29,8 +29,10 @@ def needs_train_extra(command: str) -> bool:
     the runtime alone, and an import traceback tells a guard nothing."""
     if importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("tf2onnx") is not None:
         return False
-    print(f"vigil {command}: needs the 'train' extra (TensorFlow, tf2onnx), not in this install: {TRAIN_EXTRA}",
-          file=sys.stderr)
+    print(
+        f"vigil {command}: needs the 'train' extra (TensorFlow, tf2onnx), not in this install: {TRAIN_EXTRA}",
+        file=sys.stderr,
+    )
     return True
 
 
@@ -68,8 +70,9 @@ def cmd_export(args) -> int:
     if args.new:
         from models.convrnn import build_convrnn
 
-        model = build_convrnn(args.new, frames=args.frames, input_size=(args.size, args.size),
-                              weights=args.weights)
+        model = build_convrnn(
+            args.new, frames=args.frames, input_size=(args.size, args.size), weights=args.weights
+        )
     elif args.model:
         model = args.model
     else:
@@ -122,8 +125,12 @@ def cmd_inspect(args) -> int:
     full = bundle.full(window)
     peaks = [np.unravel_index(int(np.argmax(c)), c.shape) for c in split.cam]
     summary = {
-        "bundle": str(args.bundle), "provider": bundle.provider, "backbone": m.backbone,
-        "frames": m.frames, "input_size": list(m.input_size), "cam_size": list(m.activation_shape[:2]),
+        "bundle": str(args.bundle),
+        "provider": bundle.provider,
+        "backbone": m.backbone,
+        "frames": m.frames,
+        "input_size": list(m.input_size),
+        "cam_size": list(m.activation_shape[:2]),
         "probs": {c: round(float(p), 4) for c, p in zip(m.classes, split.probs)},
         "explained_class": m.classes[split.cam_class],
         "cam_peak_per_frame": [f"{int(y)},{int(x)}" for y, x in peaks],
@@ -154,18 +161,35 @@ def cmd_synth(args) -> int:
 def cmd_train(args) -> int:
     if needs_train_extra("train"):
         return 1
+    from evaluation.dataset import DatasetError
     from models.export import ExportError
     from models.training.train import TrainConfig, train
-    from evaluation.dataset import DatasetError
 
-    cfg = TrainConfig(data=args.data, out=args.out, backbone=args.backbone, frames=args.frames, size=args.size,
-                      sample_fps=args.fps, epochs=args.epochs, batch=args.batch, learning_rate=args.lr,
-                      gru_units=args.gru_units, dense_units=tuple(args.dense), dropout=args.dropout,
-                      windows_per_clip=args.windows_per_clip, patience=args.patience, seed=args.seed,
-                      weights=args.weights, resume=args.resume, steps_per_epoch=args.steps_per_epoch,
-                      pooling=args.pooling, motion=args.motion, augment=not args.no_augment,
-                      frame_loss=args.frame_loss,
-                      extra={"command": "vigil " + " ".join(sys.argv[1:])})
+    cfg = TrainConfig(
+        data=args.data,
+        out=args.out,
+        backbone=args.backbone,
+        frames=args.frames,
+        size=args.size,
+        sample_fps=args.fps,
+        epochs=args.epochs,
+        batch=args.batch,
+        learning_rate=args.lr,
+        gru_units=args.gru_units,
+        dense_units=tuple(args.dense),
+        dropout=args.dropout,
+        windows_per_clip=args.windows_per_clip,
+        patience=args.patience,
+        seed=args.seed,
+        weights=args.weights,
+        resume=args.resume,
+        steps_per_epoch=args.steps_per_epoch,
+        pooling=args.pooling,
+        motion=args.motion,
+        augment=not args.no_augment,
+        frame_loss=args.frame_loss,
+        extra={"command": "vigil " + " ".join(sys.argv[1:])},
+    )
     try:
         train(cfg)
     except (DatasetError, ExportError) as err:
@@ -175,10 +199,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from streamer.inference.bundle import BundleError, open_bundle
-    from streamer.inference.providers import parse_providers
     from evaluation.dataset import DatasetError, index_dataset
     from evaluation.evaluate import evaluate, format_report
+    from streamer.inference.bundle import BundleError, open_bundle
+    from streamer.inference.providers import parse_providers
 
     try:
         bundle = open_bundle(args.bundle, providers=parse_providers(args.providers))
@@ -197,14 +221,24 @@ def cmd_evaluate(args) -> int:
 def cmd_explain(args) -> int:
     if needs_train_extra("explain"):
         return 1
-    from explain.windows import ExplainError
-    from explain.job import ExplainOptions, format_methods, run_compare_methods, run_explain
     from evaluation.dataset import DatasetError
+    from explain.job import ExplainOptions, format_methods, run_compare_methods, run_explain
+    from explain.windows import ExplainError
 
-    opts = ExplainOptions(bundle=args.bundle, video=args.video, out=args.out, window_index=args.window_index,
-                          start=args.start, every=args.all, classes=args.target or [],
-                          methods=tuple(args.methods or ()), compare=args.compare or [], hop_seconds=args.hop,
-                          smooth_samples=args.smooth_samples, limit=args.limit)
+    opts = ExplainOptions(
+        bundle=args.bundle,
+        video=args.video,
+        out=args.out,
+        window_index=args.window_index,
+        start=args.start,
+        every=args.all,
+        classes=args.target or [],
+        methods=tuple(args.methods or ()),
+        compare=args.compare or [],
+        hop_seconds=args.hop,
+        smooth_samples=args.smooth_samples,
+        limit=args.limit,
+    )
     try:
         if args.compare_methods:
             table = run_compare_methods(opts)
@@ -221,8 +255,8 @@ def cmd_explain(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from streamer.inference.bundle import BundleError
     from streamer.config import ConfigError
+    from streamer.inference.bundle import BundleError
     from streamer.monitor import run
 
     try:
@@ -232,7 +266,7 @@ def cmd_run(args) -> int:
         return 1
     try:
         return run(config, seconds=args.seconds)
-    except ConfigError as err:    # found only at start: the metrics port taken
+    except ConfigError as err:  # found only at start: the metrics port taken
         print(f"{CONFIG_ERROR} {args.config}: {err}", file=sys.stderr)
         return 1
     except (BundleError, ValueError, OSError) as err:
@@ -246,8 +280,12 @@ class HelpWithDefaults(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if "%(default)" in text or default in (None, False, argparse.SUPPRESS) or not action.option_strings \
-                and action.nargs != "?":
+        if (
+            "%(default)" in text
+            or default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+            and action.nargs != "?"
+        ):
             return text
         shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else default
         return f"{text} (default: {shown})"
@@ -257,11 +295,18 @@ PROVIDERS_HELP = "ONNX Runtime providers to allow, comma-separated, tried in thi
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vigil", description="Explainable real-time anomaly monitor for CCTV.",
-                                     formatter_class=HelpWithDefaults)
+    parser = argparse.ArgumentParser(
+        prog="vigil",
+        description="Explainable real-time anomaly monitor for CCTV.",
+        formatter_class=HelpWithDefaults,
+    )
     parser.add_argument("--version", action="version", version=f"vigil {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        help="debug logging, FFmpeg's and OpenCV's own messages included")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging, FFmpeg's and OpenCV's own messages included",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
@@ -269,36 +314,62 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("run", "the live monitor: capture, explain, alert (see config.toml)")
     p.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE", help="the monitor's TOML config")
-    p.add_argument("--seconds", type=float, default=None, metavar="S",
-                   help="stop after S seconds (demos, tests); default: run until stopped")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        metavar="S",
+        help="stop after S seconds (demos, tests); default: run until stopped",
+    )
     p.set_defaults(func=cmd_run)
 
-    p = command("check-config", "check a config as `vigil run` would at start, without starting (exit 0 or 1)")
+    p = command(
+        "check-config", "check a config as `vigil run` would at start, without starting (exit 0 or 1)"
+    )
     p.add_argument("path", nargs="?", default=DEFAULT_CONFIG, metavar="FILE", help="the TOML config to check")
     p.set_defaults(func=cmd_check_config)
 
     p = command("export", "export a Keras convRNN to a bundle (needs the 'train' extra)")
     p.add_argument("model", nargs="?", metavar="MODEL.keras", help="the trained model to export")
     p.add_argument("--out", required=True, metavar="DIR", help="bundle directory to write")
-    p.add_argument("--new", metavar="BACKBONE", choices=("vgg19", "mobilenetv2", "compact"),
-                   help="export a fresh untrained model with this backbone (vgg19, mobilenetv2, compact) "
-                        "instead of MODEL.keras")
+    p.add_argument(
+        "--new",
+        metavar="BACKBONE",
+        choices=("vgg19", "mobilenetv2", "compact"),
+        help="export a fresh untrained model with this backbone (vgg19, mobilenetv2, compact) "
+        "instead of MODEL.keras",
+    )
     p.add_argument("--frames", type=int, default=16, metavar="T", help="frames per window, with --new")
     p.add_argument("--size", type=int, default=128, metavar="PX", help="input size in pixels, with --new")
-    p.add_argument("--weights", default=None, metavar="W",
-                   help="backbone weights with --new: 'imagenet' or a file; default: random")
+    p.add_argument(
+        "--weights",
+        default=None,
+        metavar="W",
+        help="backbone weights with --new: 'imagenet' or a file; default: random",
+    )
     p.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset")
     p.add_argument("--metrics", metavar="FILE", help="JSON file of training metrics to put in the manifest")
-    p.add_argument("--cam", choices=("gradcam", "hirescam"), default=None,
-                   help="the bundle's CAM; default: Grad-CAM, or HiResCAM for a max-pooling head")
+    p.add_argument(
+        "--cam",
+        choices=("gradcam", "hirescam"),
+        default=None,
+        help="the bundle's CAM; default: Grad-CAM, or HiResCAM for a max-pooling head",
+    )
     p.set_defaults(func=cmd_export)
 
     p = command("synth", "generate labelled synthetic CCTV clips, or the demo video")
-    p.add_argument("--out", metavar="DIR", help="data set folder to write: DIR/<class>/<id>.mp4 + .json ground truth")
+    p.add_argument(
+        "--out", metavar="DIR", help="data set folder to write: DIR/<class>/<id>.mp4 + .json ground truth"
+    )
     p.add_argument("--demo", metavar="OUT.mp4", help="write the ~60 s 1280x720 demo video instead")
     p.add_argument("--clips", type=int, default=100, metavar="N", help="clips per class")
-    p.add_argument("--seed", type=int, default=None, metavar="S",
-                   help="random seed; default: 0 for a data set, synth.DEMO_SEED for the demo")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="S",
+        help="random seed; default: 0 for a data set, synth.DEMO_SEED for the demo",
+    )
     p.add_argument("--width", type=int, default=192, metavar="PX", help="clip width")
     p.add_argument("--height", type=int, default=144, metavar="PX", help="clip height")
     p.add_argument("--fps", type=float, default=10.0, help="clip frame rate")
@@ -310,58 +381,108 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train", "train a convRNN on a class-per-folder video data set (needs the 'train' extra)")
     p.add_argument("--data", required=True, metavar="DIR", help="the data set: DIR/<class>/<clip>.mp4")
-    p.add_argument("--out", required=True, metavar="DIR", help="run folder: checkpoints, log, report, bundle/")
-    p.add_argument("--backbone", default="compact", choices=("compact", "mobilenetv2", "vgg19"),
-                   help="the per-frame CNN")
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="run folder: checkpoints, log, report, bundle/"
+    )
+    p.add_argument(
+        "--backbone", default="compact", choices=("compact", "mobilenetv2", "vgg19"), help="the per-frame CNN"
+    )
     p.add_argument("--frames", type=int, default=8, metavar="T", help="frames per window")
     p.add_argument("--size", type=int, default=128, metavar="PX", help="model input size in pixels")
     p.add_argument("--fps", type=float, default=5.0, help="sampling rate of a window's frames")
-    p.add_argument("--epochs", type=int, default=30, metavar="N", help="most epochs (early stopping may end sooner)")
+    p.add_argument(
+        "--epochs", type=int, default=30, metavar="N", help="most epochs (early stopping may end sooner)"
+    )
     p.add_argument("--batch", type=int, default=16, metavar="N", help="windows per training step")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--gru-units", type=int, default=64, metavar="N", help="GRU width")
-    p.add_argument("--dense", type=int, nargs="*", default=[64], metavar="N", help="dense layer widths after the GRU")
+    p.add_argument(
+        "--dense", type=int, nargs="*", default=[64], metavar="N", help="dense layer widths after the GRU"
+    )
     p.add_argument("--dropout", type=float, default=0.3, help="dropout after each dense layer")
-    p.add_argument("--windows-per-clip", type=int, default=2, metavar="N", help="windows drawn per clip and epoch")
-    p.add_argument("--steps-per-epoch", type=int, default=None, metavar="N",
-                   help="training steps per epoch; default: one pass over the windows")
+    p.add_argument(
+        "--windows-per-clip", type=int, default=2, metavar="N", help="windows drawn per clip and epoch"
+    )
+    p.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="training steps per epoch; default: one pass over the windows",
+    )
     p.add_argument("--patience", type=int, default=6, metavar="N", help="early stopping, in epochs")
     p.add_argument("--seed", type=int, default=0, help="random seed (split, initialisation, augmentation)")
-    p.add_argument("--weights", default=None, metavar="W", help="backbone weights: 'imagenet' or a file; default: random")
-    p.add_argument("--pooling", choices=("avg", "max"), default="avg", help="per-frame pooling before the GRU")
-    p.add_argument("--motion", action="store_true",
-                   help="also feed the GRU each frame's change in activations (what moved, from the cache)")
+    p.add_argument(
+        "--weights", default=None, metavar="W", help="backbone weights: 'imagenet' or a file; default: random"
+    )
+    p.add_argument(
+        "--pooling", choices=("avg", "max"), default="avg", help="per-frame pooling before the GRU"
+    )
+    p.add_argument(
+        "--motion",
+        action="store_true",
+        help="also feed the GRU each frame's change in activations (what moved, from the cache)",
+    )
     p.add_argument("--no-augment", action="store_true", help="no flip/crop/brightness augmentation")
-    p.add_argument("--frame-loss", type=float, default=0.5,
-                   help="weight of the per-frame auxiliary loss that trains the backbone directly (0: off)")
+    p.add_argument(
+        "--frame-loss",
+        type=float,
+        default=0.5,
+        help="weight of the per-frame auxiliary loss that trains the backbone directly (0: off)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.set_defaults(func=cmd_train)
 
     p = command("evaluate", "score a bundle on a labelled data set (runtime only)")
     p.add_argument("bundle", metavar="BUNDLE", help="the bundle directory")
-    p.add_argument("--data", required=True, metavar="DIR", help="the data set: DIR/<class>/<clip>.mp4 (+ .json)")
+    p.add_argument(
+        "--data", required=True, metavar="DIR", help="the data set: DIR/<class>/<clip>.mp4 (+ .json)"
+    )
     p.add_argument("--hop", type=float, default=0.8, metavar="S", help="seconds between windows")
     p.add_argument("--margin", type=int, default=4, metavar="PX", help="pointing-game margin around a box")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON here")
     p.add_argument("--providers", default="tensorrt,cuda,cpu", help=PROVIDERS_HELP)
     p.set_defaults(func=cmd_evaluate)
 
-    p = command("explain", "Grad-CAM, Grad-CAM++, HiResCAM, Ablation-CAM, saliency, feature maps, filters for "
-                "windows of a clip, as PNGs, MP4, JSON and an HTML report (needs the 'train' extra)")
+    p = command(
+        "explain",
+        "Grad-CAM, Grad-CAM++, HiResCAM, Ablation-CAM, saliency, feature maps, filters for "
+        "windows of a clip, as PNGs, MP4, JSON and an HTML report (needs the 'train' extra)",
+    )
     p.add_argument("bundle", metavar="BUNDLE", help="a bundle folder with model.keras")
-    p.add_argument("video", metavar="VIDEO", help="a video file (or, with --compare-methods, a class-per-folder data set)")
+    p.add_argument(
+        "video",
+        metavar="VIDEO",
+        help="a video file (or, with --compare-methods, a class-per-folder data set)",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="report folder to write")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--window-index", type=int, metavar="I", help="the I-th window (one every --hop seconds)")
+    which.add_argument(
+        "--window-index", type=int, metavar="I", help="the I-th window (one every --hop seconds)"
+    )
     which.add_argument("--start", type=float, metavar="S", help="the window starting at S seconds")
     which.add_argument("--all", action="store_true", help="every window; default: the most suspicious one")
-    p.add_argument("--class", dest="target", action="append", metavar="CLASS",
-                   help="explain this class (repeatable); default: the predicted class")
-    p.add_argument("--methods", nargs="+", metavar="M", help="default: all (gradcam gradcam++ hirescam ablation "
-                   "gradcam-smoothed saliency smoothgrad)")
-    p.add_argument("--compare", nargs="+", metavar="BUNDLE", help="also explain the same moment with these bundles")
-    p.add_argument("--compare-methods", action="store_true",
-                   help="print every method's pointing game on clips with ground truth")
+    p.add_argument(
+        "--class",
+        dest="target",
+        action="append",
+        metavar="CLASS",
+        help="explain this class (repeatable); default: the predicted class",
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="M",
+        help="default: all (gradcam gradcam++ hirescam ablation gradcam-smoothed saliency smoothgrad)",
+    )
+    p.add_argument(
+        "--compare", nargs="+", metavar="BUNDLE", help="also explain the same moment with these bundles"
+    )
+    p.add_argument(
+        "--compare-methods",
+        action="store_true",
+        help="print every method's pointing game on clips with ground truth",
+    )
     p.add_argument("--hop", type=float, default=0.8, metavar="S", help="seconds between windows")
     p.add_argument("--smooth-samples", type=int, default=8, metavar="N", help="noisy copies for SmoothGrad")
     p.add_argument("--limit", type=int, default=10, metavar="N", help="clips per class for --compare-methods")
@@ -377,8 +498,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if not args.verbose:
         from streamer.capture.sources import silence_backend_logs
 

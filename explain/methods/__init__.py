@@ -8,4 +8,6 @@ from explain.methods.gradcam import GradCam
 from explain.methods.gradcam_plus_plus import GradCamPlusPlus
 from explain.methods.hirescam import HiResCam
 
-CAM_METHODS: dict[str, type[CamMethod]] = {m.name: m for m in (GradCam, GradCamPlusPlus, HiResCam, AblationCam)}
+CAM_METHODS: dict[str, type[CamMethod]] = {
+    m.name: m for m in (GradCam, GradCamPlusPlus, HiResCam, AblationCam)
+}

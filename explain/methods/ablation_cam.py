@@ -1,6 +1,6 @@
 """Ablation-CAM (Desai & Ramaswamy 2020), per frame, gradient-free:
 
-    w[t, k] = score(A) - score(A with channel k of frame t zeroed)
+w[t, k] = score(A) - score(A with channel k of frame t zeroed)
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ class AblationCam(CamMethod):
         pairs = [(t, k) for t in range(frames) for k in range(channels)]
         drops = np.empty(len(pairs), np.float32)
         for start in range(0, len(pairs), self.batch):
-            chunk = pairs[start:start + self.batch]
+            chunk = pairs[start : start + self.batch]
             ablated = np.repeat(activations[None], len(chunk), axis=0)
             for i, (t, k) in enumerate(chunk):
                 ablated[i, t, :, :, k] = 0.0
-            drops[start:start + len(chunk)] = base - class_score(self.head, ablated, target).numpy()
+            drops[start : start + len(chunk)] = base - class_score(self.head, ablated, target).numpy()
         return drops.reshape(frames, channels)

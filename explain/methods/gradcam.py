@@ -3,7 +3,6 @@ map is the monitor's map for the bundles that carry it."""
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -25,6 +24,10 @@ class GradCam(CamMethod):
         return self.explain(activations, target)["weights"]
 
     def explain(self, activations: np.ndarray, target: int) -> dict[str, np.ndarray]:
-        out = explain_head(self.head, tf.convert_to_tensor(activations[None], tf.float32),
-                           tf.constant([target], tf.int32), self.name)
+        out = explain_head(
+            self.head,
+            tf.convert_to_tensor(activations[None], tf.float32),
+            tf.constant([target], tf.int32),
+            self.name,
+        )
         return {key: value.numpy()[0] for key, value in out.items()}

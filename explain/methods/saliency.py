@@ -40,11 +40,20 @@ def saliency(backbone: keras.Model, head: keras.Model, frames: np.ndarray, targe
     return np.abs(grads).max(axis=-1)
 
 
-def smoothgrad(backbone: keras.Model, head: keras.Model, frames: np.ndarray, target: int,
-               samples: int = 8, noise: float = 0.1, seed: int = 0) -> np.ndarray:
+def smoothgrad(
+    backbone: keras.Model,
+    head: keras.Model,
+    frames: np.ndarray,
+    target: int,
+    samples: int = 8,
+    noise: float = 0.1,
+    seed: int = 0,
+) -> np.ndarray:
     """SmoothGrad (Smilkov et al.): saliency averaged over noisy copies (sigma = noise x 255),
     which removes the speckle of a single gradient. [T, H, W]."""
     rng = np.random.default_rng(seed)
-    noisy = frames[None].astype(np.float32) + rng.normal(0, noise * 255.0, (samples, *frames.shape)).astype(np.float32)
+    noisy = frames[None].astype(np.float32) + rng.normal(0, noise * 255.0, (samples, *frames.shape)).astype(
+        np.float32
+    )
     grads = input_gradients(backbone, head, noisy, target)
     return np.abs(grads).max(axis=-1).mean(axis=0)

@@ -18,7 +18,9 @@ from streamer.inference.bundle import CAM_DEFINITIONS
 CAM_TERMS = {"gradcam": gradcam.terms, "hirescam": hirescam.terms}
 
 
-def explain_head(head: keras.Model, activations: tf.Tensor, target_class: tf.Tensor, cam: str = "gradcam") -> dict:
+def explain_head(
+    head: keras.Model, activations: tf.Tensor, target_class: tf.Tensor, cam: str = "gradcam"
+) -> dict:
     """Activations [B, T, h, w, k] -> logits, probs, per-frame channel weights, gradients, CAM.
 
     The score differentiated is the target class's logit (pre-softmax, as in Grad-CAM);
@@ -36,5 +38,11 @@ def explain_head(head: keras.Model, activations: tf.Tensor, target_class: tf.Ten
     gradients = tape.gradient(score, activations)
     weights = tf.reduce_mean(gradients, axis=[2, 3])
     terms = CAM_TERMS[cam](gradients, activations)
-    return {"logits": logits, "probs": tf.nn.softmax(logits, axis=-1), "weights": weights,
-            "gradients": gradients, "cam": tf.nn.relu(tf.reduce_sum(terms, axis=-1)), "cam_class": target}
+    return {
+        "logits": logits,
+        "probs": tf.nn.softmax(logits, axis=-1),
+        "weights": weights,
+        "gradients": gradients,
+        "cam": tf.nn.relu(tf.reduce_sum(terms, axis=-1)),
+        "cam_class": target,
+    }

@@ -33,15 +33,20 @@ def augment_window(frames: list[np.ndarray], rng: np.random.Generator) -> list[n
     gain, offset = rng.uniform(0.7, 1.3), rng.uniform(-20, 20)
     out = []
     for frame in frames:
-        crop = frame[y0:y0 + ch, x0:x0 + cw]
+        crop = frame[y0 : y0 + ch, x0 : x0 + cw]
         if flip:
             crop = crop[:, ::-1]
         out.append(cv2.convertScaleAbs(np.ascontiguousarray(crop), alpha=gain, beta=offset))
     return out
 
 
-def iter_windows(clips: list[Clip], spec: WindowSpec, rng: np.random.Generator | None,
-                 windows_per_clip: int | None, augment: bool = True) -> Iterator[tuple[np.ndarray, int]]:
+def iter_windows(
+    clips: list[Clip],
+    spec: WindowSpec,
+    rng: np.random.Generator | None,
+    windows_per_clip: int | None,
+    augment: bool = True,
+) -> Iterator[tuple[np.ndarray, int]]:
     """(window uint8 [T, H, W, 3], label) for each clip, each clip decoded once.
 
     With rng (training): clips shuffled, a random start offset, windows_per_clip random windows,
@@ -54,7 +59,9 @@ def iter_windows(clips: list[Clip], spec: WindowSpec, rng: np.random.Generator |
         windows = clip_windows(clip, spec.frames, spec.sample_fps, spec.hop_seconds)
         if rng is not None and windows:
             shift = int(round(offset * clip.fps))
-            shifted = [[f + shift for f in w] for w in windows if w[-1] + shift < (clip.event or (0, clip.frames))[1]]
+            shifted = [
+                [f + shift for f in w] for w in windows if w[-1] + shift < (clip.event or (0, clip.frames))[1]
+            ]
             windows = shifted or windows
             if windows_per_clip and len(windows) > windows_per_clip:
                 windows = [windows[j] for j in rng.choice(len(windows), windows_per_clip, replace=False)]
@@ -76,10 +83,16 @@ def count_windows(clips: list[Clip], spec: WindowSpec, windows_per_clip: int | N
     return total
 
 
-def make_dataset(clips: list[Clip], spec: WindowSpec, batch: int, seed: int | None,
-                 windows_per_clip: int | None = None, augment: bool = True,
-                 class_weights: dict[int, float] | None = None,
-                 frame_labels: int | None = None) -> tuple[tf.data.Dataset, int]:
+def make_dataset(
+    clips: list[Clip],
+    spec: WindowSpec,
+    batch: int,
+    seed: int | None,
+    windows_per_clip: int | None = None,
+    augment: bool = True,
+    class_weights: dict[int, float] | None = None,
+    frame_labels: int | None = None,
+) -> tuple[tf.data.Dataset, int]:
     """A batched, prefetched dataset and its steps per epoch; training (seed given) repeats forever.
 
     frame_labels=T: targets become {"logits": y, "frame_logits": y repeated T times} for the

@@ -11,14 +11,20 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from models.convrnn import (TIME_DISTRIBUTED_NAME, build_convrnn, classifier_of, head_options, pooled_frame_features,
-                            split_convrnn)
-from models.training.data import WindowSpec, count_windows, make_dataset
-from models.export import export_bundle
-from models.training.report import confusion_png, curves_png
-from streamer.inference.bundle import MANIFEST_FILE, open_bundle
 from evaluation.dataset import Dataset, DatasetError, clip_windows, index_dataset, split_by_file
 from evaluation.evaluate import evaluate, format_report
+from models.convrnn import (
+    TIME_DISTRIBUTED_NAME,
+    build_convrnn,
+    classifier_of,
+    head_options,
+    pooled_frame_features,
+    split_convrnn,
+)
+from models.export import export_bundle
+from models.training.data import WindowSpec, count_windows, make_dataset
+from models.training.report import confusion_png, curves_png
+from streamer.inference.bundle import MANIFEST_FILE, open_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +74,10 @@ def usable_dataset(cfg: TrainConfig) -> Dataset:
             kept.append(clip)
         else:
             span = (cfg.frames - 1) / cfg.sample_fps
-            line = f"{clip.path}: shorter than a window ({cfg.frames} frames at {cfg.sample_fps} fps = {span:.1f} s): skipped"
+            line = (
+                f"{clip.path}: shorter than a window ({cfg.frames} frames at {cfg.sample_fps} fps "
+                f"= {span:.1f} s): skipped"
+            )
             logger.warning("%s", line)
             skipped.append(line)
     for label, name in enumerate(data.classes):
@@ -96,8 +105,10 @@ def with_frame_loss(model: keras.Model) -> keras.Model:
     backbone_out = model.get_layer(TIME_DISTRIBUTED_NAME).output
     motion = head_options(split_convrnn(model)[1])["motion"]
     classes = classifier_of(model).units
-    per_feature = [keras.layers.Dense(classes, name=f"aux_logits{i}")(f) for i, f in
-                   enumerate(pooled_frame_features(backbone_out, "max", motion, prefix="aux_"))]
+    per_feature = [
+        keras.layers.Dense(classes, name=f"aux_logits{i}")(f)
+        for i, f in enumerate(pooled_frame_features(backbone_out, "max", motion, prefix="aux_"))
+    ]
     frame_logits = per_feature[0] if len(per_feature) == 1 else keras.layers.Add()(per_feature)
     frame_logits = keras.layers.Identity(name=FRAME_OUTPUT)(frame_logits)
     return keras.Model(model.input, {"logits": model.output, FRAME_OUTPUT: frame_logits}, name=model.name)
@@ -139,17 +150,29 @@ def build_or_resume(cfg: TrainConfig, out: Path, classes: tuple[str, ...]) -> tu
         logger.info("resuming %s after epoch %d", out / LAST, done)
         return keras.models.load_model(out / LAST), done
     keras.utils.set_random_seed(cfg.seed)
-    model = build_convrnn(cfg.backbone, frames=cfg.frames, input_size=(cfg.size, cfg.size), classes=classes,
-                          normal_class=cfg.normal_class, sample_fps=cfg.sample_fps, gru_units=cfg.gru_units,
-                          dense_units=cfg.dense_units, dropout=cfg.dropout, weights=cfg.weights,
-                          pooling=cfg.pooling, motion=cfg.motion)
+    model = build_convrnn(
+        cfg.backbone,
+        frames=cfg.frames,
+        input_size=(cfg.size, cfg.size),
+        classes=classes,
+        normal_class=cfg.normal_class,
+        sample_fps=cfg.sample_fps,
+        gru_units=cfg.gru_units,
+        dense_units=cfg.dense_units,
+        dropout=cfg.dropout,
+        weights=cfg.weights,
+        pooling=cfg.pooling,
+        motion=cfg.motion,
+    )
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     if cfg.frame_loss > 0:
         model = with_frame_loss(model)
-        model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate),
-                      loss={"logits": loss, FRAME_OUTPUT: loss},
-                      loss_weights={"logits": 1.0, FRAME_OUTPUT: cfg.frame_loss},
-                      metrics={"logits": ["accuracy"]})
+        model.compile(
+            optimizer=keras.optimizers.Adam(cfg.learning_rate),
+            loss={"logits": loss, FRAME_OUTPUT: loss},
+            loss_weights={"logits": 1.0, FRAME_OUTPUT: cfg.frame_loss},
+            metrics={"logits": ["accuracy"]},
+        )
     else:
         model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, metrics=["accuracy"])
     return model, 0
@@ -165,15 +188,34 @@ def train(cfg: TrainConfig) -> dict:
         raise DatasetError(f"{cfg.data}: too few clips for a validation split")
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "classes": list(data.classes)}, indent=2))
 
-    labels = [c.label for c in train_clips for _ in range(min(cfg.windows_per_clip, len(
-        clip_windows(c, cfg.frames, cfg.sample_fps, cfg.hop_seconds))))]
+    labels = [
+        c.label
+        for c in train_clips
+        for _ in range(
+            min(cfg.windows_per_clip, len(clip_windows(c, cfg.frames, cfg.sample_fps, cfg.hop_seconds)))
+        )
+    ]
     weights = class_weights(labels, len(data.classes))
     per_frame = cfg.frames if cfg.frame_loss > 0 else None
-    train_data, steps = make_dataset(train_clips, cfg.spec, cfg.batch, cfg.seed, cfg.windows_per_clip,
-                                     augment=cfg.augment, class_weights=weights, frame_labels=per_frame)
+    train_data, steps = make_dataset(
+        train_clips,
+        cfg.spec,
+        cfg.batch,
+        cfg.seed,
+        cfg.windows_per_clip,
+        augment=cfg.augment,
+        class_weights=weights,
+        frame_labels=per_frame,
+    )
     val_data, val_steps = make_dataset(val_clips, cfg.spec, cfg.batch, None, frame_labels=per_frame)
-    logger.info("%d train clips (%d windows/epoch), %d validation clips (%d windows); class weights %s",
-                len(train_clips), len(labels), len(val_clips), count_windows(val_clips, cfg.spec, None), weights)
+    logger.info(
+        "%d train clips (%d windows/epoch), %d validation clips (%d windows); class weights %s",
+        len(train_clips),
+        len(labels),
+        len(val_clips),
+        count_windows(val_clips, cfg.spec, None),
+        weights,
+    )
 
     model, done = build_or_resume(cfg, out, data.classes)
     monitor = "val_logits_loss" if cfg.frame_loss > 0 else "val_loss"
@@ -185,8 +227,16 @@ def train(cfg: TrainConfig) -> dict:
     ]
     if done < cfg.epochs:
         # Class weights travel as per-window sample weights (Keras' class_weight is single-output only).
-        model.fit(train_data, epochs=cfg.epochs, initial_epoch=done, steps_per_epoch=cfg.steps_per_epoch or steps,
-                  validation_data=val_data, validation_steps=val_steps, callbacks=callbacks, verbose=1)
+        model.fit(
+            train_data,
+            epochs=cfg.epochs,
+            initial_epoch=done,
+            steps_per_epoch=cfg.steps_per_epoch or steps,
+            validation_data=val_data,
+            validation_steps=val_steps,
+            callbacks=callbacks,
+            verbose=1,
+        )
     return finish(cfg, out, data, val_clips)
 
 
@@ -195,8 +245,11 @@ def finish(cfg: TrainConfig, out: Path, data: Dataset, val_clips) -> dict:
     from models.export import load_model
 
     bundle_dir = export_bundle(convrnn_only(load_model(out / BEST)), out / "bundle")
-    report = evaluate(open_bundle(bundle_dir, providers=("cpu",)),
-                      Dataset(data.classes, tuple(val_clips), data.skipped), cfg.hop_seconds)
+    report = evaluate(
+        open_bundle(bundle_dir, providers=("cpu",)),
+        Dataset(data.classes, tuple(val_clips), data.skipped),
+        cfg.hop_seconds,
+    )
     history = {k.replace("logits_", ""): v for k, v in read_history(out / LOG).items()}
     report["epochs"] = len(history.get("loss", []))
     report["best_val_loss"] = min(history.get("val_loss", []), default=None)
@@ -207,8 +260,10 @@ def finish(cfg: TrainConfig, out: Path, data: Dataset, val_clips) -> dict:
     curves_png(history, out / "curves.png")
     manifest_path = bundle_dir / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text())
-    manifest["metrics"] = {k: report[k] for k in ("accuracy", "windows", "per_class", "confusion", "explanation",
-                                                  "epochs", "command")}
+    manifest["metrics"] = {
+        k: report[k]
+        for k in ("accuracy", "windows", "per_class", "confusion", "explanation", "epochs", "command")
+    }
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     print(format_report(report))
     return report

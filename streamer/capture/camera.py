@@ -10,10 +10,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from streamer.config import CameraConfig, CaptureConfig
 from streamer.capture.ring import FrameRing
-from streamer.redact import redact_url
 from streamer.capture.sources import OpenedSource, SourceError, open_source, source_kind
+from streamer.config import CameraConfig, CaptureConfig
+from streamer.redact import redact_url
 from streamer.types import Frame
 
 logger = logging.getLogger(__name__)
@@ -40,8 +40,14 @@ class CaptureMeasures(Protocol):
 class CaptureThread(threading.Thread):
     """Reads one camera into its rings until stop is set; never raises, never blocks the others."""
 
-    def __init__(self, settings: CaptureConfig, camera: CameraConfig, rings: list[FrameRing],
-                 stop: threading.Event, measure: CaptureMeasures):
+    def __init__(
+        self,
+        settings: CaptureConfig,
+        camera: CameraConfig,
+        rings: list[FrameRing],
+        stop: threading.Event,
+        measure: CaptureMeasures,
+    ):
         super().__init__(name=f"capture:{camera.name}", daemon=True)
         self.camera = camera
         self.settings = settings
@@ -52,8 +58,8 @@ class CaptureThread(threading.Thread):
         self.last_frame_at = time.monotonic()
         self.seq = 0
         self.reconnects = 0
-        self.finished = False       # a file played to its end, or one that cannot be read: no retry
-        self.failed = False         # finished without a single frame
+        self.finished = False  # a file played to its end, or one that cannot be read: no retry
+        self.failed = False  # finished without a single frame
         self.frames_delivered = 0
         self._last_detail: str | None = None
 
@@ -63,11 +69,11 @@ class CaptureThread(threading.Thread):
         while not self.stop_event.is_set():
             try:
                 source = open_source(self.camera.source, self.settings)
-            except SourceError as err:   # refused at start by preflight; never retried
+            except SourceError as err:  # refused at start by preflight; never retried
                 self._finish(f"{redact_url(self.camera.source)}: {err}")
                 return
             except OSError as err:
-                if source_kind(self.camera.source) == "file":   # a broken file stays broken: no retry
+                if source_kind(self.camera.source) == "file":  # a broken file stays broken: no retry
                     self._finish(str(err))
                     return
                 self._set_up(False, str(err))
@@ -86,7 +92,7 @@ class CaptureThread(threading.Thread):
                 reason = f"read failed: {err}"
             finally:
                 source.capture.release()
-            if source.kind == "file" and reason != "stopped":   # played to its end (or broken): done
+            if source.kind == "file" and reason != "stopped":  # played to its end (or broken): done
                 self._finish(reason if self.frames_delivered else f"{reason}: no frame could be decoded")
                 return
             if reason == "stopped":
@@ -127,7 +133,9 @@ class CaptureThread(threading.Thread):
         if self.failed:
             self._set_up(False, f"failed: {reason}")
         else:
-            logger.info("%s: camera finished (%s, %d frames)", self.camera.name, reason, self.frames_delivered)
+            logger.info(
+                "%s: camera finished (%s, %d frames)", self.camera.name, reason, self.frames_delivered
+            )
             self.measure.camera_state(self.camera.name, False)
             self.up = False
         self.finished = True

@@ -28,7 +28,7 @@ class Endpoint:
     scheme: str
     host: str
     port: int
-    request_uri: str        # the URL without its user-info: what goes on the request line
+    request_uri: str  # the URL without its user-info: what goes on the request line
     user: str | None = None
     password: str | None = None
 
@@ -50,7 +50,7 @@ def parse_endpoint(url: str) -> Endpoint:
         userinfo, authority = authority.rsplit("@", 1)
         name, _, secret = userinfo.partition(":")
         user, password = unquote(name), unquote(secret)
-    if authority.startswith("["):                     # [IPv6]:port
+    if authority.startswith("["):  # [IPv6]:port
         host, _, port_text = authority[1:].partition("]")
         port_text = port_text.lstrip(":")
     else:
@@ -70,8 +70,9 @@ def _digest(endpoint: Endpoint, method: str, challenge: str) -> str:
 
     ha1 = md5(f"{endpoint.user}:{realm}:{endpoint.password}")
     ha2 = md5(f"{method}:{endpoint.request_uri}")
-    header = (f'Digest username="{endpoint.user}", realm="{realm}", nonce="{nonce}", '
-              f'uri="{endpoint.request_uri}"')
+    header = (
+        f'Digest username="{endpoint.user}", realm="{realm}", nonce="{nonce}", uri="{endpoint.request_uri}"'
+    )
     if "auth" in qop.split(","):
         cnonce, count = os.urandom(8).hex(), "00000001"
         response = md5(f"{ha1}:{nonce}:{count}:{cnonce}:auth:{ha2}")
@@ -92,13 +93,17 @@ def _ask(endpoint: Endpoint, timeout: float, authorization: str | None) -> tuple
     """One request (RTSP DESCRIBE or HTTP GET): (status, reason, headers). OSError as it comes."""
     method = "DESCRIBE" if endpoint.scheme.startswith("rtsp") else "GET"
     protocol = "RTSP/1.0" if method == "DESCRIBE" else "HTTP/1.0"
-    lines = [f"{method} {endpoint.request_uri} {protocol}", "CSeq: 1", "User-Agent: vigil-diagnose",
-             "Accept: application/sdp" if method == "DESCRIBE" else f"Host: {endpoint.host}"]
+    lines = [
+        f"{method} {endpoint.request_uri} {protocol}",
+        "CSeq: 1",
+        "User-Agent: vigil-diagnose",
+        "Accept: application/sdp" if method == "DESCRIBE" else f"Host: {endpoint.host}",
+    ]
     if authorization:
         lines.append(f"Authorization: {authorization}")
     with socket.create_connection((endpoint.host, endpoint.port), timeout=timeout) as raw:
         conn = raw
-        if endpoint.scheme in ("rtsps", "https"):   # cameras use self-signed certificates: only asking
+        if endpoint.scheme in ("rtsps", "https"):  # cameras use self-signed certificates: only asking
             context = ssl.create_default_context()
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
             conn = context.wrap_socket(raw, server_hostname=endpoint.host)
@@ -128,12 +133,14 @@ def diagnose(url: str, timeout: float) -> str:
     except (socket.gaierror, UnicodeError):
         return f"cannot resolve host name '{endpoint.host}'"
     try:
-        status, reason, headers = _ask(endpoint, timeout, _authorization(endpoint, "", None)
-                                       if endpoint.user is not None else None)
+        status, reason, headers = _ask(
+            endpoint, timeout, _authorization(endpoint, "", None) if endpoint.user is not None else None
+        )
         if status == 401 and endpoint.user is not None and "www-authenticate" in headers:
             method = "DESCRIBE" if endpoint.scheme.startswith("rtsp") else "GET"
-            status, reason, headers = _ask(endpoint, timeout,
-                                           _authorization(endpoint, method, headers["www-authenticate"]))
+            status, reason, headers = _ask(
+                endpoint, timeout, _authorization(endpoint, method, headers["www-authenticate"])
+            )
     except ConnectionRefusedError:
         return f"connection refused by {endpoint.where} (nothing listening on that port?)"
     except TimeoutError:
@@ -145,8 +152,11 @@ def diagnose(url: str, timeout: float) -> str:
     except OSError as err:
         return f"cannot reach {endpoint.where} ({err.strerror or err})"
     if status == 401:
-        return ("401 Unauthorized: wrong user name or password" if endpoint.user is not None
-                else "401 Unauthorized: the camera wants a user name and password")
+        return (
+            "401 Unauthorized: wrong user name or password"
+            if endpoint.user is not None
+            else "401 Unauthorized: the camera wants a user name and password"
+        )
     if status == 404:
         return "404 Not Found: no stream at that path"
     if 200 <= status < 300:

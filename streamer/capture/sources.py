@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import cv2
 
-from streamer.config import CaptureConfig
 from streamer.capture.diagnose import diagnose
+from streamer.config import CaptureConfig
 from streamer.redact import redact_url
 
 # OPENCV_FFMPEG_CAPTURE_OPTIONS is read by each open: set it and open under one lock.
@@ -29,8 +29,10 @@ def source_kind(source: str) -> str:
     if "://" in lowered:
         scheme = lowered.split("://", 1)[0]
         if scheme not in SCHEMES:
-            raise SourceError(f"unknown scheme '{scheme}://' (expected one of "
-                              f"{', '.join(s + '://' for s in SCHEMES)}, a webcam index or a file)")
+            raise SourceError(
+                f"unknown scheme '{scheme}://' (expected one of "
+                f"{', '.join(s + '://' for s in SCHEMES)}, a webcam index or a file)"
+            )
         return SCHEMES[scheme]
     if lowered.isdigit():
         return "webcam"
@@ -41,9 +43,9 @@ def silence_backend_logs() -> None:
     """Keep FFmpeg's and OpenCV's own lines out of Vigil's log: they repeat on every retry and some
     print the camera URL with its password. Vigil says why a source failed itself (diagnose.py).
     FFmpeg's level is read when OpenCV first opens a capture: call this before that."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")      # AV_LOG_QUIET
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)   # no "can't be used to capture by name"
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # no "can't be used to capture by name"
 
 
 def ffmpeg_options(kind: str, capture: CaptureConfig) -> str:
@@ -65,8 +67,12 @@ class OpenedSource:
 def open_source(source: str, capture: CaptureConfig) -> OpenedSource:
     """Open a source or raise OSError with a message free of credentials."""
     kind = source_kind(source)
-    timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(capture.open_timeout_s * 1000),
-                cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(capture.read_timeout_s * 1000)]
+    timeouts = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        int(capture.open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        int(capture.read_timeout_s * 1000),
+    ]
     with _OPEN_LOCK:
         if kind in ("rtsp", "http"):
             os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = ffmpeg_options(kind, capture)
@@ -79,7 +85,9 @@ def open_source(source: str, capture: CaptureConfig) -> OpenedSource:
             cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
-        reason = diagnose(source, capture.open_timeout_s) if kind in ("rtsp", "http") else "not a readable video"
+        reason = (
+            diagnose(source, capture.open_timeout_s) if kind in ("rtsp", "http") else "not a readable video"
+        )
         raise OSError(f"{redact_url(source)}: cannot open {kind} source: {reason}")
     fps = cap.get(cv2.CAP_PROP_FPS)
     return OpenedSource(cap, kind, fps if fps and 0 < fps < 1000 else 25.0)

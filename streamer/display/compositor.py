@@ -13,16 +13,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from streamer.display import drawing
 from streamer.alerts.log import RECORDING_SUFFIX, sync_folder
-from streamer.config import OverlayConfig
 from streamer.capture.ring import FrameRing
+from streamer.config import OverlayConfig
+from streamer.display import drawing
 from streamer.types import Analysis, Frame
 
 logger = logging.getLogger(__name__)
@@ -39,8 +39,8 @@ class Clip:
 
     alert_id: str
     label: str
-    path: Path              # the final name; recorded under <id>.recording.mp4 until finished
-    until: float            # capture time after which the clip ends
+    path: Path  # the final name; recorded under <id>.recording.mp4 until finished
+    until: float  # capture time after which the clip ends
     writer: cv2.VideoWriter | None = None
     size: tuple[int, int] = (0, 0)
     frames: int = 0
@@ -57,15 +57,15 @@ class CameraView:
     name: str
     preroll_frames: int
     pending: deque[Frame] = field(default_factory=deque)
-    seqs: list[int] = field(default_factory=list)          # analysed frames with a CAM, ascending
+    seqs: list[int] = field(default_factory=list)  # analysed frames with a CAM, ascending
     maps: dict[int, tuple[np.ndarray, float, int]] = field(default_factory=dict)  # seq -> (cam, scale, class)
     analysis: Analysis | None = None
     alert_text: str | None = None
     alert_until: float = 0.0
-    recent: deque = field(default_factory=deque)           # evidence pictures: the clips' pre-roll
+    recent: deque = field(default_factory=deque)  # evidence pictures: the clips' pre-roll
     clips: list[Clip] = field(default_factory=list)
-    shown: deque = field(default_factory=lambda: deque(maxlen=30))   # draw times, for the fps readout
-    last: tuple[Frame, float] | None = None                # the frame on screen and when: to redraw it
+    shown: deque = field(default_factory=lambda: deque(maxlen=30))  # draw times, for the fps readout
+    last: tuple[Frame, float] | None = None  # the frame on screen and when: to redraw it
     tile: np.ndarray | None = None
 
     def store(self, analysis: Analysis) -> None:
@@ -73,7 +73,7 @@ class CameraView:
         for seq, cam in zip(analysis.seqs, analysis.maps):
             if seq not in self.maps:
                 bisect.insort(self.seqs, seq)
-            self.maps[seq] = (cam, scale, analysis.explained)   # newest decision wins
+            self.maps[seq] = (cam, scale, analysis.explained)  # newest decision wins
         while len(self.seqs) > KEEP_ANALYSED:
             self.maps.pop(self.seqs.pop(0), None)
         self.analysis = analysis
@@ -102,19 +102,29 @@ class DisplayMeasures(Protocol):
     def frame_drawn(self, seconds: float) -> None: ...
 
 
-ClipFinished = Callable[[str, str, str, Path, int], None]   # (alert id, camera, class, clip path, frames)
+ClipFinished = Callable[[str, str, str, Path, int], None]  # (alert id, camera, class, clip path, frames)
 
 
 class Compositor(threading.Thread):
     """canvas_size: (w, h) of the picture; None with one camera: its own frame size (the first).
     clip_finished is called once a clip has its final name, so that it can be logged."""
 
-    def __init__(self, config: OverlayConfig, rings: dict[str, FrameRing], classes: tuple[str, ...], map_name: str,
-                 stop: threading.Event, delay_s: float, measure: DisplayMeasures,
-                 clip_finished: ClipFinished = lambda *clip: None, pre_roll_s: float = 3.0,
-                 display_fps: float = 25.0, writer_path: Path | None = None,
-                 canvas_size: tuple[int, int] | None = None,
-                 camera_status: Callable[[str], str] = lambda name: "connecting"):
+    def __init__(
+        self,
+        config: OverlayConfig,
+        rings: dict[str, FrameRing],
+        classes: tuple[str, ...],
+        map_name: str,
+        stop: threading.Event,
+        delay_s: float,
+        measure: DisplayMeasures,
+        clip_finished: ClipFinished = lambda *clip: None,
+        pre_roll_s: float = 3.0,
+        display_fps: float = 25.0,
+        writer_path: Path | None = None,
+        canvas_size: tuple[int, int] | None = None,
+        camera_status: Callable[[str], str] = lambda name: "connecting",
+    ):
         super().__init__(name="compositor", daemon=True)
         self.rings, self.classes, self.config, self.stop_event = rings, classes, config, stop
         self.delay = delay_s
@@ -128,10 +138,10 @@ class Compositor(threading.Thread):
             canvas_size = HEADLESS_CANVAS
         self.layout = drawing.Layout.grid(len(rings), *canvas_size) if canvas_size else None
         self._lock = threading.Lock()
-        self._closing = threading.Lock()       # the thread's own end and shutdown may both close
+        self._closing = threading.Lock()  # the thread's own end and shutdown may both close
         self._frame: np.ndarray | None = None
         self._frame_id = 0
-        self._dirty = False                  # toggles changed: redraw the (paused) picture
+        self._dirty = False  # toggles changed: redraw the (paused) picture
         self._notice: tuple[str, float] | None = None
         self._shown_notice: str | None = None
         self._canvas_size: tuple[int, int] | None = None
@@ -146,8 +156,9 @@ class Compositor(threading.Thread):
         with self._lock:
             self.views[analysis.camera].store(analysis)
 
-    def record_alert(self, camera: str, alert_id: str, label: str, newest_ts: float, post_roll_s: float,
-                     directory: Path) -> None:
+    def record_alert(
+        self, camera: str, alert_id: str, label: str, newest_ts: float, post_roll_s: float, directory: Path
+    ) -> None:
         """Show the alert banner and record its clip: the pre-roll held now, then frames up to
         `post_roll_s` after the decision's newest frame."""
         with self._lock:
@@ -210,7 +221,7 @@ class Compositor(threading.Thread):
             dirty, self._dirty = self._dirty, False
             paused = self.toggles.paused
             notice = self._notice[0] if self._notice and now < self._notice[1] else None
-        if dirty and paused:            # keys pressed while paused: redraw the frozen frames
+        if dirty and paused:  # keys pressed while paused: redraw the frozen frames
             for view in self.views.values():
                 if view.last is not None:
                     frame, at = view.last
@@ -233,12 +244,12 @@ class Compositor(threading.Thread):
         evidence = frame.image.copy()
         if match is not None:
             drawing.draw_explanation(evidence, match[0], match[1], self.config)
-        if not paused:                          # the frozen frame stays the one to redraw on a key
+        if not paused:  # the frozen frame stays the one to redraw on a key
             view.last = (frame, now)
             if not both:
                 view.tile = self._display_tile(view, frame, panel)
             elif self.layout is None:
-                view.tile = evidence            # one picture for both: its panel is drawn below
+                view.tile = evidence  # one picture for both: its panel is drawn below
             else:
                 tile = drawing.letterbox(evidence, *self.layout.tiles[0][2:])
                 view.tile = tile.copy() if tile is evidence else tile
@@ -253,9 +264,16 @@ class Compositor(threading.Thread):
             match = view.map_for(frame.seq)
             analysis = view.analysis
             alert = view.alert_text if now < view.alert_until else None
-        return drawing.Panel(view.name, self.classes, analysis.probs if analysis else None,
-                             self.classes[match[2]] if match else None, self.map_name, alert, view.fps(),
-                             analysis.latency if analysis else None)
+        return drawing.Panel(
+            view.name,
+            self.classes,
+            analysis.probs if analysis else None,
+            self.classes[match[2]] if match else None,
+            self.map_name,
+            alert,
+            view.fps(),
+            analysis.latency if analysis else None,
+        )
 
     def _display_tile(self, view: CameraView, frame: Frame, panel: drawing.Panel) -> np.ndarray:
         """The frame as the guard's keys ask, at its tile's size, with a panel sized for the tile."""
@@ -281,9 +299,11 @@ class Compositor(threading.Thread):
         canvas = np.zeros((self.layout.height, self.layout.width, 3), np.uint8)
         for (x, y, w, h), view in zip(self.layout.tiles, self.views.values()):
             if view.tile is None:
-                canvas[y:y + h, x:x + w] = drawing.no_signal(w, h, view.name, self.camera_status(view.name))
+                canvas[y : y + h, x : x + w] = drawing.no_signal(
+                    w, h, view.name, self.camera_status(view.name)
+                )
             else:
-                canvas[y:y + h, x:x + w] = drawing.letterbox(view.tile, w, h)
+                canvas[y : y + h, x : x + w] = drawing.letterbox(view.tile, w, h)
         return canvas
 
     def _publish(self, paused: bool, notice: str | None) -> None:
@@ -325,7 +345,7 @@ class Compositor(threading.Thread):
         """Close the clip, give it its final name, and only then let it be logged."""
         with self._lock:
             view.clips.remove(clip)
-        if clip.writer is None and view.recent:   # stopped before the alert's frame was drawn: the pre-roll
+        if clip.writer is None and view.recent:  # stopped before the alert's frame was drawn: the pre-roll
             self._start(view, clip, view.recent[-1].shape[:2])
         if clip.writer is None:
             logger.warning("%s: alert clip %s has no frame to record", view.name, clip.path.name)
@@ -350,7 +370,9 @@ class Compositor(threading.Thread):
             return
         if self._writer is None:
             h, w = picture.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.writer_path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            self._writer = cv2.VideoWriter(
+                str(self.writer_path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h)
+            )
             if not self._writer.isOpened():
                 logger.error("%s: cannot write the annotated video", self.writer_path)
                 self.writer_path = None
@@ -363,7 +385,7 @@ class Compositor(threading.Thread):
         with self._closing:
             now = time.monotonic()
             for name, view in self.views.items():
-                if view.clips:   # the frames still held back belong in the clips: draw them now
+                if view.clips:  # the frames still held back belong in the clips: draw them now
                     view.pending.extend(self.rings[name].drain())
                     while view.pending:
                         self._draw(view, view.pending.popleft(), now)

@@ -37,16 +37,18 @@ def draw_heatmap(image: np.ndarray, unit: np.ndarray, alpha: float, floor: float
     OpenCV calls only (no numpy boolean indexing): this runs on every displayed frame."""
     u8 = cv2.convertScaleAbs(unit, alpha=255.0)
     mask = cv2.compare(u8, int(floor * 255), cv2.CMP_GE)
-    x, y, w, h = cv2.boundingRect(mask)          # colour only where the CAM is
+    x, y, w, h = cv2.boundingRect(mask)  # colour only where the CAM is
     if w == 0 or h == 0:
         return
-    roi = image[y:y + h, x:x + w]
-    heat = cv2.applyColorMap(u8[y:y + h, x:x + w], cv2.COLORMAP_JET)
+    roi = image[y : y + h, x : x + w]
+    heat = cv2.applyColorMap(u8[y : y + h, x : x + w], cv2.COLORMAP_JET)
     blended = cv2.addWeighted(roi, 1.0 - alpha, heat, alpha, 0.0)
-    cv2.copyTo(blended, mask[y:y + h, x:x + w], roi)
+    cv2.copyTo(blended, mask[y : y + h, x : x + w], roi)
 
 
-def draw_contours(image: np.ndarray, unit: np.ndarray, levels: tuple[float, ...], work_height: int = 180) -> None:
+def draw_contours(
+    image: np.ndarray, unit: np.ndarray, levels: tuple[float, ...], work_height: int = 180
+) -> None:
     """Contours found on a smaller copy (the CAM is smooth: nothing is lost) and scaled up."""
     h, w = unit.shape
     factor = max(1, h // work_height)
@@ -62,15 +64,16 @@ def unit_cam(cam: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray
     cam = cam.astype(np.float32)
     small = cv2.GaussianBlur(cam, (3, 3), 0)
     peak = float(small.max())
-    if peak > 0:   # smoothing must not lower the peak: its height is the frame's strength
+    if peak > 0:  # smoothing must not lower the peak: its height is the frame's strength
         small *= float(cam.max()) / peak
     # Normalise before upsampling: bilinear interpolation keeps values in 0..1, and the
     # full-resolution work is one resize.
     return maps.upsample(maps.normalise(small, scale), size)
 
 
-def draw_explanation(image: np.ndarray, cam: np.ndarray, scale: float, config, heatmap: bool = True,
-                     contours: bool = True) -> None:
+def draw_explanation(
+    image: np.ndarray, cam: np.ndarray, scale: float, config, heatmap: bool = True, contours: bool = True
+) -> None:
     """A frame's own CAM over it, in place: heatmap and intensity-coloured contours on one scale."""
     if not (heatmap or contours):
         return
@@ -88,12 +91,12 @@ class Panel:
     camera: str
     classes: tuple[str, ...]
     probs: np.ndarray | None = None
-    explained: str | None = None        # the class the heat explains, marked '*'
-    map_name: str = "CAM"               # the bundle's map: Grad-CAM or HiResCAM
+    explained: str | None = None  # the class the heat explains, marked '*'
+    map_name: str = "CAM"  # the bundle's map: Grad-CAM or HiResCAM
     alert: str | None = None
     fps: float | None = None
     latency: float | None = None
-    status: str | None = None           # a line for the guard: "PAUSED", "snapshot saved: ..."
+    status: str | None = None  # a line for the guard: "PAUSED", "snapshot saved: ..."
 
 
 def panel_scale(height: int) -> float:
@@ -117,14 +120,18 @@ def draw_panel(image: np.ndarray, panel: Panel) -> None:
     if panel.latency is not None:
         header += f"  {panel.latency * 1000:4.0f} ms"
     probs = panel.probs
-    labels = [f"{name} {float(probs[i]) if probs is not None else 0.0:.2f}" + (" *" if name == panel.explained else "")
-              for i, name in enumerate(panel.classes)]
+    labels = [
+        f"{name} {float(probs[i]) if probs is not None else 0.0:.2f}"
+        + (" *" if name == panel.explained else "")
+        for i, name in enumerate(panel.classes)
+    ]
     notes = [f"* heat: {panel.map_name}"] if panel.explained else []
     if panel.status:
         notes.append(panel.status)
     width = lambda text: cv2.getTextSize(text, FONT, scale, thickness)[0][0]  # noqa: E731
-    panel_w = max(max(width(t) for t in [header, *notes]),
-                  bar_w + pad + max(width(t) for t in labels)) + 2 * pad
+    panel_w = (
+        max(max(width(t) for t in [header, *notes]), bar_w + pad + max(width(t) for t in labels)) + 2 * pad
+    )
     rows = 1 + len(labels) + len(notes)
     cv2.rectangle(image, (0, 0), (min(w - 1, panel_w), line * rows + pad), (0, 0, 0), -1)
     cv2.putText(image, header, (pad, line - pad), FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
@@ -133,16 +140,32 @@ def draw_panel(image: np.ndarray, panel: Panel) -> None:
         top = line * (i + 1) + pad // 2
         colour = (0, 0, 220) if i and probs is not None and p >= float(np.max(probs)) else (0, 170, 0)
         cv2.rectangle(image, (pad, top), (pad + max(1, int(p * bar_w)), top + text_h), colour, -1)
-        cv2.putText(image, label, (2 * pad + bar_w, top + text_h), FONT, scale, (255, 255, 255), thickness,
-                    cv2.LINE_AA)
+        cv2.putText(
+            image,
+            label,
+            (2 * pad + bar_w, top + text_h),
+            FONT,
+            scale,
+            (255, 255, 255),
+            thickness,
+            cv2.LINE_AA,
+        )
     for j, note in enumerate(notes):
         top = line * (1 + len(labels) + j) + pad // 2
         cv2.putText(image, note, (pad, top + text_h), FONT, scale, (200, 255, 255), thickness, cv2.LINE_AA)
     if panel.alert:
         banner = int(text_h * 2.6)
         cv2.rectangle(image, (0, h - banner), (w, h), (0, 0, 220), -1)
-        cv2.putText(image, f"ALERT: {panel.alert}", (pad, h - banner // 3), FONT, scale * 1.3, (255, 255, 255),
-                    thickness + 1, cv2.LINE_AA)
+        cv2.putText(
+            image,
+            f"ALERT: {panel.alert}",
+            (pad, h - banner // 3),
+            FONT,
+            scale * 1.3,
+            (255, 255, 255),
+            thickness + 1,
+            cv2.LINE_AA,
+        )
 
 
 def draw_notice(image: np.ndarray, lines: list[str]) -> None:
@@ -172,15 +195,16 @@ class Layout:
 
     width: int
     height: int
-    tiles: tuple[tuple[int, int, int, int], ...]    # (x, y, w, h) per camera, in config order
+    tiles: tuple[tuple[int, int, int, int], ...]  # (x, y, w, h) per camera, in config order
 
     @classmethod
     def grid(cls, count: int, width: int, height: int) -> Layout:
         columns = int(np.ceil(np.sqrt(count)))
         rows = int(np.ceil(count / columns))
         tile_w, tile_h = width // columns, height // rows
-        tiles = tuple((c * tile_w, r * tile_h, tile_w, tile_h)
-                      for r in range(rows) for c in range(columns))[:count]
+        tiles = tuple((c * tile_w, r * tile_h, tile_w, tile_h) for r in range(rows) for c in range(columns))[
+            :count
+        ]
         return cls(columns * tile_w, rows * tile_h, tiles)
 
 
@@ -198,7 +222,7 @@ def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
     fw, fh = fit((w, h), (width, height))
     canvas = np.zeros((height, width, 3), np.uint8)
     x, y = (width - fw) // 2, (height - fh) // 2
-    canvas[y:y + fh, x:x + fw] = cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA)
+    canvas[y : y + fh, x : x + fw] = cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA)
     return canvas
 
 
@@ -207,6 +231,14 @@ def no_signal(width: int, height: int, camera: str, detail: str) -> np.ndarray:
     tile = np.full((height, width, 3), 40, np.uint8)
     scale = panel_scale(height)
     for i, text in enumerate((camera, detail)):
-        cv2.putText(tile, text, (int(20 * scale), int(height / 2 + i * 40 * scale)), FONT, scale,
-                    (200, 200, 200), 1, cv2.LINE_AA)
+        cv2.putText(
+            tile,
+            text,
+            (int(20 * scale), int(height / 2 + i * 40 * scale)),
+            FONT,
+            scale,
+            (200, 200, 200),
+            1,
+            cv2.LINE_AA,
+        )
     return tile

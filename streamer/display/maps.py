@@ -7,7 +7,6 @@ import cv2
 import numpy as np
 
 
-
 def upsample(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A [h, w] CAM -> float32 [H, W] over the frame it came from (bilinear, cell-centre aligned)."""
     return cv2.resize(cam.astype(np.float32), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
@@ -37,6 +36,8 @@ def strongest_regions(cam_up: np.ndarray, level: float = 0.5, limit: int = 3) ->
     regions = []
     for i in range(1, count):
         x, y, w, h = (int(v) for v in stats[i, :4])
-        regions.append({"box": [x, y, x + w - 1, y + h - 1], "peak": round(float(unit[labels == i].max()), 4)})
+        regions.append(
+            {"box": [x, y, x + w - 1, y + h - 1], "peak": round(float(unit[labels == i].max()), 4)}
+        )
     regions.sort(key=lambda r: -r["peak"])
     return regions[:limit]

@@ -67,8 +67,15 @@ class Window:
     """The guard's window, sized to the screen with the picture's aspect and no toolbar; call only
     from the main thread (Qt's GUI lives on one thread)."""
 
-    KEYS = {ord("h"): "heatmap", ord("c"): "contours", ord("p"): "pause", ord("s"): "snapshot",
-            ord("f"): "fullscreen", ord("q"): "quit", 27: "quit"}
+    KEYS = {
+        ord("h"): "heatmap",
+        ord("c"): "contours",
+        ord("p"): "pause",
+        ord("s"): "snapshot",
+        ord("f"): "fullscreen",
+        ord("q"): "quit",
+        27: "quit",
+    }
 
     def __init__(self, title: str, fullscreen: bool = False):
         self.title = title
@@ -80,7 +87,7 @@ class Window:
             self.set_fullscreen(True)
 
     def show(self, image: np.ndarray) -> None:
-        if not self.sized:        # the first picture sets the window's size: fits the screen, its aspect
+        if not self.sized:  # the first picture sets the window's size: fits the screen, its aspect
             h, w = image.shape[:2]
             cv2.resizeWindow(self.title, *fit((w, h), window_canvas()))
             self.sized = True
@@ -93,8 +100,9 @@ class Window:
 
     def set_fullscreen(self, on: bool) -> None:
         self.fullscreen = on
-        cv2.setWindowProperty(self.title, cv2.WND_PROP_FULLSCREEN,
-                              cv2.WINDOW_FULLSCREEN if on else cv2.WINDOW_NORMAL)
+        cv2.setWindowProperty(
+            self.title, cv2.WND_PROP_FULLSCREEN, cv2.WINDOW_FULLSCREEN if on else cv2.WINDOW_NORMAL
+        )
 
     def close(self) -> None:
         cv2.destroyAllWindows()

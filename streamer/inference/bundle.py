@@ -103,11 +103,16 @@ class Manifest:
         if not isinstance(data, dict):
             raise BundleError(f"{where}: expected a JSON object, got {type(data).__name__}")
         if data.get("format") != FORMAT or data.get("format_version") != FORMAT_VERSION:
-            raise BundleError(f"{where}: expected format {FORMAT!r} version {FORMAT_VERSION}, got "
-                              f"{data.get('format')!r} version {data.get('format_version')!r}")
+            raise BundleError(
+                f"{where}: expected format {FORMAT!r} version {FORMAT_VERSION}, got "
+                f"{data.get('format')!r} version {data.get('format_version')!r}"
+            )
         classes = _require(data, "classes", list, where)
-        if len(classes) < 2 or not all(isinstance(c, str) and c for c in classes) \
-                or len(set(classes)) != len(classes):
+        if (
+            len(classes) < 2
+            or not all(isinstance(c, str) and c for c in classes)
+            or len(set(classes)) != len(classes)
+        ):
             raise BundleError(f"{where}: classes: expected two or more distinct names, got {classes!r}")
         normal = _require(data, "normal_class", str, where)
         if normal not in classes:
@@ -123,27 +128,43 @@ class Manifest:
         if missing:
             raise BundleError(f"{where}: files: missing checksum for {missing}")
         metrics = data.get("metrics")
-        cam = data.get("cam", "gradcam")        # bundles from before the field are Grad-CAM
+        cam = data.get("cam", "gradcam")  # bundles from before the field are Grad-CAM
         if cam not in CAM_DEFINITIONS:
             raise BundleError(f"{where}: cam: expected one of {list(CAM_DEFINITIONS)}, got {cam!r}")
         return cls(
-            classes=tuple(classes), normal_class=normal, frames=frames,
+            classes=tuple(classes),
+            normal_class=normal,
+            frames=frames,
             input_size=_positive_ints(_require(data, "input_size", list, where), "input_size", 2, where),
-            activation_shape=_positive_ints(_require(data, "activation_shape", list, where),
-                                            "activation_shape", 3, where),
-            sample_fps=float(fps), files=dict(files), backbone=str(data.get("backbone", "")),
-            opset=int(data.get("opset", 0)), versions=dict(data.get("versions", {})),
+            activation_shape=_positive_ints(
+                _require(data, "activation_shape", list, where), "activation_shape", 3, where
+            ),
+            sample_fps=float(fps),
+            files=dict(files),
+            backbone=str(data.get("backbone", "")),
+            opset=int(data.get("opset", 0)),
+            versions=dict(data.get("versions", {})),
             verification=dict(data.get("verification", {})),
-            metrics=metrics if isinstance(metrics, dict) else None, cam=cam)
+            metrics=metrics if isinstance(metrics, dict) else None,
+            cam=cam,
+        )
 
     def expected_io(self) -> dict[str, tuple[dict[str, list], dict[str, list]]]:
         """The contract: file -> (input shapes, output shapes); None marks a dynamic dimension."""
         t, (h, w), (ah, aw, k), c = self.frames, self.input_size, self.activation_shape, len(self.classes)
-        explanation = {"logits": [1, c], "probs": [1, c], "weights": [1, t, k],
-                       "gradients": [1, t, ah, aw, k], "cam": [1, t, ah, aw], "cam_class": [1]}
+        explanation = {
+            "logits": [1, c],
+            "probs": [1, c],
+            "weights": [1, t, k],
+            "gradients": [1, t, ah, aw, k],
+            "cam": [1, t, ah, aw],
+            "cam_class": [1],
+        }
         return {
-            FULL_FILE: ({FRAMES_INPUT: [1, t, h, w, 3], TARGET_INPUT: [1]},
-                        {**explanation, ACTIVATIONS: [1, t, ah, aw, k]}),
+            FULL_FILE: (
+                {FRAMES_INPUT: [1, t, h, w, 3], TARGET_INPUT: [1]},
+                {**explanation, ACTIVATIONS: [1, t, ah, aw, k]},
+            ),
             BACKBONE_FILE: ({FRAMES_INPUT: [None, h, w, 3]}, {ACTIVATIONS: [None, ah, aw, k]}),
             HEAD_FILE: ({ACTIVATIONS: [1, t, ah, aw, k], TARGET_INPUT: [1]}, explanation),
         }
@@ -153,12 +174,12 @@ class Manifest:
 class Explanation:
     """One window's decision and its per-frame Grad-CAM (batch axis dropped)."""
 
-    logits: np.ndarray      # [C]
-    probs: np.ndarray       # [C]
-    weights: np.ndarray     # [T, k]  Grad-CAM channel weights: mean over h, w of the gradients
-    gradients: np.ndarray   # [T, h, w, k]
-    cam: np.ndarray         # [T, h, w]
-    cam_class: int          # the class the CAM explains
+    logits: np.ndarray  # [C]
+    probs: np.ndarray  # [C]
+    weights: np.ndarray  # [T, k]  Grad-CAM channel weights: mean over h, w of the gradients
+    gradients: np.ndarray  # [T, h, w, k]
+    cam: np.ndarray  # [T, h, w]
+    cam_class: int  # the class the CAM explains
     activations: np.ndarray | None = None  # [T, h, w, k], from the full graph only
 
 
@@ -191,8 +212,10 @@ def check_session_io(session, path: Path, expected: tuple[dict, dict]) -> None:
     """Names and shapes of a session against the manifest's contract, with a one-line error."""
     # Inputs with a default (target_class) are "overridable initializers" to ONNX Runtime.
     inputs = [*session.get_inputs(), *session.get_overridable_initializers()]
-    for kind, nodes, wanted in (("input", inputs, expected[0]),
-                                ("output", session.get_outputs(), expected[1])):
+    for kind, nodes, wanted in (
+        ("input", inputs, expected[0]),
+        ("output", session.get_outputs(), expected[1]),
+    ):
         got = {node.name: _shape(node.shape) for node in nodes}
         if set(got) != set(wanted):
             raise BundleError(f"{path}: {kind}s: expected {sorted(wanted)}, got {sorted(got)}")
@@ -204,8 +227,14 @@ def check_session_io(session, path: Path, expected: tuple[dict, dict]) -> None:
 class Bundle:
     """A verified bundle with ONNX Runtime sessions: full graph (lazy) and backbone + head."""
 
-    def __init__(self, directory: Path, manifest: Manifest, providers: tuple[str, ...], threads: int,
-                 tensorrt_fp16: bool = False):
+    def __init__(
+        self,
+        directory: Path,
+        manifest: Manifest,
+        providers: tuple[str, ...],
+        threads: int,
+        tensorrt_fp16: bool = False,
+    ):
         self.directory = directory
         self.manifest = manifest
         self._providers = providers
@@ -279,8 +308,13 @@ class Bundle:
         return Explanation(logits, probs, weights, gradients, cam, int(cam_class), activations)
 
 
-def open_bundle(directory: str | Path, providers: tuple[str, ...] = ("tensorrt", "cuda", "cpu"),
-                threads: int = 0, warm_up: bool = True, tensorrt_fp16: bool = False) -> Bundle:
+def open_bundle(
+    directory: str | Path,
+    providers: tuple[str, ...] = ("tensorrt", "cuda", "cpu"),
+    threads: int = 0,
+    warm_up: bool = True,
+    tensorrt_fp16: bool = False,
+) -> Bundle:
     """Verify a bundle (manifest, every sha256, I/O contract) and start its runtime sessions."""
     directory = Path(directory)
     if not directory.is_dir():

@@ -58,8 +58,10 @@ def choose_providers(allowed: Sequence[str], available: Sequence[str] | None = N
     available = set(available)
     chosen = [PROVIDERS[name] for name in PROVIDERS if name in allowed and PROVIDERS[name] in available]
     if not chosen:
-        raise ValueError(f"providers: none of {list(allowed)} is available in this onnxruntime "
-                         f"build (it has {sorted(available)})")
+        raise ValueError(
+            f"providers: none of {list(allowed)} is available in this onnxruntime "
+            f"build (it has {sorted(available)})"
+        )
     return chosen
 
 
@@ -82,8 +84,14 @@ def provider_options(name: str, cache_dir: Path | None, tensorrt_fp16: bool = Fa
     options = {"trt_fp16_enable": "True"} if tensorrt_fp16 else {}
     if cache_dir is not None:
         folder = str(precision_cache_dir(cache_dir, tensorrt_fp16))
-        options.update({"trt_engine_cache_enable": "True", "trt_engine_cache_path": folder,
-                        "trt_timing_cache_enable": "True", "trt_timing_cache_path": folder})
+        options.update(
+            {
+                "trt_engine_cache_enable": "True",
+                "trt_engine_cache_path": folder,
+                "trt_timing_cache_enable": "True",
+                "trt_timing_cache_path": folder,
+            }
+        )
     return options
 
 
@@ -98,8 +106,9 @@ def engine_cache_dir() -> Path:
     return Path(root) / "tensorrt"
 
 
-def create_session(path: Path, allowed: Sequence[str], threads: int = 0,
-                   tensorrt_fp16: bool = False) -> ort.InferenceSession:
+def create_session(
+    path: Path, allowed: Sequence[str], threads: int = 0, tensorrt_fp16: bool = False
+) -> ort.InferenceSession:
     """A session on the first allowed provider that really loads.
 
     onnxruntime-gpu lists CUDA and TensorRT even where no GPU or CUDA library exists, and then

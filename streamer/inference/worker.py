@@ -13,10 +13,10 @@ from typing import Protocol
 
 import numpy as np
 
+from streamer.capture.ring import FrameRing
 from streamer.config import InferenceConfig
 from streamer.inference.bundle import Bundle
 from streamer.inference.frames import to_model_input
-from streamer.capture.ring import FrameRing
 from streamer.types import Analysis, Frame
 
 logger = logging.getLogger(__name__)
@@ -45,9 +45,9 @@ class CameraCache:
 
     frames: int
     sampler: Sampler
-    entries: deque = field(default_factory=deque)   # (frame, activations)
+    entries: deque = field(default_factory=deque)  # (frame, activations)
     since_head: int = 0
-    target: int | None = None                       # the anomaly class to explain
+    target: int | None = None  # the anomaly class to explain
 
     def add(self, frame: Frame, activations: np.ndarray) -> None:
         self.entries.append((frame, activations))
@@ -71,8 +71,15 @@ class InferenceWorker(threading.Thread):
     counted (only the newest `max_pending` per camera are kept).
     """
 
-    def __init__(self, settings: InferenceConfig, bundle: Bundle, rings: dict[str, FrameRing],
-                 stop: threading.Event, decide: Callable[[Analysis], None], measure: InferenceMeasures):
+    def __init__(
+        self,
+        settings: InferenceConfig,
+        bundle: Bundle,
+        rings: dict[str, FrameRing],
+        stop: threading.Event,
+        decide: Callable[[Analysis], None],
+        measure: InferenceMeasures,
+    ):
         super().__init__(name="inference", daemon=True)
         m = bundle.manifest
         self.bundle, self.rings, self.stop_event = bundle, rings, stop
@@ -136,11 +143,21 @@ class InferenceWorker(threading.Thread):
         target = cache.target if cache.target is not None else self.anomalies[0]
         result = self.bundle.head(window, target=target)
         best = self.anomalies[int(np.argmax(result.probs[self.anomalies]))]
-        if best != target:   # usually the same as last window's: one head run
+        if best != target:  # usually the same as last window's: one head run
             result = self.bundle.head(window, target=best)
         cache.target = best
         self.measure.head_ran(time.perf_counter() - started)
         cache.since_head = 0
-        self.decide(Analysis(camera, tuple(f.seq for f in frames), tuple(f.ts for f in frames),
-                                  result.probs, result.cam, result.cam_class, time.monotonic(),
-                                  tuple(f.wall for f in frames), frames[-1].image))
+        self.decide(
+            Analysis(
+                camera,
+                tuple(f.seq for f in frames),
+                tuple(f.ts for f in frames),
+                result.probs,
+                result.cam,
+                result.cam_class,
+                time.monotonic(),
+                tuple(f.wall for f in frames),
+                frames[-1].image,
+            )
+        )
