@@ -314,18 +314,23 @@ def test_run_tells_systemd_ready_then_watchdog(tiny_bundle, clip, tmp_path):
     assert messages == [b"READY=1", b"WATCHDOG=1"]
 
 
+def run_to_end(config_path: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    """`vigil run` until it ends by itself (its files ended or failed)."""
+    return subprocess.run(
+        [sys.executable, "-m", "vigil", "run", "--config", str(config_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_a_file_played_once_ends_the_run(tiny_bundle, clip, tmp_path):
     config = config_dict(tiny_bundle, [{"name": "street", "source": str(clip), "loop": False}], tmp_path)
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "vigil", "run", "--config", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_to_end(path)
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 4.0 + 12.0  # the 4 s clip, start-up, held-back frames
     assert "street: camera finished (end of file, " in result.stderr and "camera down" not in result.stderr
@@ -338,13 +343,7 @@ def test_a_file_that_cannot_be_read_fails_once_and_ends_the_run(tiny_bundle, tmp
     config = config_dict(tiny_bundle, [{"name": "yard", "source": str(broken)}], tmp_path)
     path = tmp_path / "config.toml"
     path.write_text(to_toml(config))
-    result = subprocess.run(
-        [sys.executable, "-m", "vigil", "run", "--config", str(path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_to_end(path)
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("yard: camera down (failed:") == 1, result.stderr
     assert "not a readable video" in result.stderr
