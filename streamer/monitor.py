@@ -108,14 +108,9 @@ class Monitor:
 
 
 def camera_status(captures: list[CaptureThread]) -> Callable[[str], str]:
-    """What a tile without a picture says: failed, no signal (lost) or connecting."""
+    """What a tile without a picture says: why there is none (connecting, no signal, failed)."""
     by_name = {c.camera.name: c for c in captures}
-
-    def status(name: str) -> str:
-        capture = by_name[name]
-        return "failed" if capture.failed else "no signal" if capture.frames_delivered else "connecting"
-
-    return status
+    return lambda name: by_name[name].status
 
 
 def build_monitor(

@@ -442,3 +442,38 @@ def test_kill_9_leaves_every_named_file_and_only_the_newest_clips_unfinished(
         newest[a["class"]] = a["id"]
     assert all(a["id"] == newest[a["class"]] for a in unfinished), "an older alert's clip was never finished"
     assert len(list((tmp_path / "alerts").glob("*.recording.mp4"))) <= len(unfinished)
+
+
+def test_a_camera_without_a_picture_says_why_in_its_tile(tiny_bundle, clip, tmp_path):
+    broken = tmp_path / "random.mp4"
+    broken.write_bytes(b"\x00\x01" * 50_000)
+    port = free_port()
+    cameras = [
+        {"name": "street", "source": str(clip), "loop": True},
+        {"name": "gate", "source": f"rtsp://admin:{SECRET}@127.0.0.1:{port}/live"},
+        {"name": "yard", "source": str(broken)},
+    ]
+    monitor = build_monitor(
+        parse_config(config_dict(tiny_bundle, cameras, tmp_path)), threading.Event(), canvas_size=(960, 540)
+    )
+    status = monitor.compositor.camera_status
+    monitor.start()
+    try:
+        wait_until(
+            lambda: (
+                status("gate") != "connecting"
+                and status("yard") != "connecting"
+                and monitor.compositor.latest()[1] is not None
+            ),
+            timeout=20,
+        )
+        seen = {name: status(name) for name in ("street", "gate", "yard")}
+    finally:
+        monitor.shutdown()
+    assert seen == {
+        "street": "live",
+        "gate": f"no signal: connection refused by 127.0.0.1:{port} (nothing listening on that port?)",
+        "yard": "failed: not a readable video",
+    }
+    assert status("street") == "stopped" and status("yard") == "failed: not a readable video"
+    assert monitor.compositor.latest()[1].shape == (540, 960, 3)

@@ -161,6 +161,22 @@ class CaptureThread(threading.Thread):
         if up:
             self.last_frame_at = time.monotonic()
 
+    @property
+    def status(self) -> str:
+        """In a few words, for the tile of a camera without a picture: why there is none."""
+        reason = (self._last_detail or "").rsplit(": ", 1)[-1]
+        if self.failed:
+            return f"failed: {reason}"
+        if self.finished:
+            return "ended"
+        if self.up:
+            return "live"
+        if self.stop_event.is_set():
+            return "stopped"
+        if self._last_detail is None:
+            return "connecting"
+        return f"no signal: {reason}"
+
     def stalled(self) -> bool:
         """For the supervisor: a read can block inside FFmpeg; then this thread cannot say so itself."""
         return self.up and time.monotonic() - self.last_frame_at > self.settings.stall_timeout_s

@@ -227,18 +227,22 @@ def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def no_signal(width: int, height: int, camera: str, detail: str) -> np.ndarray:
-    """A tile for a camera without a picture: its name and why, so a dead camera is not a black hole."""
+    """A tile for a camera without a picture: its name and why, so a dead camera is not a black
+    hole. The reason is wrapped to the tile's width."""
     tile = np.full((height, width, 3), 40, np.uint8)
     scale = panel_scale(height)
-    for i, text in enumerate((camera, detail)):
-        cv2.putText(
-            tile,
-            text,
-            (int(20 * scale), int(height / 2 + i * 40 * scale)),
-            FONT,
-            scale,
-            (200, 200, 200),
-            1,
-            cv2.LINE_AA,
-        )
+    (_, text_h), _ = cv2.getTextSize("Ag", FONT, scale, 1)
+    pad, line = int(text_h * 1.2), int(text_h * 1.9)
+    lines, current = [camera], ""
+    for word in detail.split():
+        candidate = f"{current} {word}".strip()
+        if current and cv2.getTextSize(candidate, FONT, scale, 1)[0][0] > width - 2 * pad:
+            lines.append(current)
+            candidate = word
+        current = candidate
+    lines.append(current)
+    top = max(line, (height - line * len(lines)) // 2)
+    for i, text in enumerate(lines):
+        colour = (255, 255, 255) if i == 0 else (170, 200, 255)
+        cv2.putText(tile, text, (pad, top + i * line), FONT, scale, colour, 1, cv2.LINE_AA)
     return tile

@@ -1,0 +1,40 @@
+"""From a decided window to raised alerts: the policy says which classes fire, then each alert's
+record goes to the log's thread (snapshot, then line) and its clip to the compositor."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from streamer.alerts.log import AlertRecorder
+from streamer.alerts.policy import AlertPolicy
+from streamer.alerts.record import Alert, build_alert
+from streamer.config import AlertsConfig
+from streamer.types import Analysis
+
+# (camera, alert id, class, capture time of the decision's newest frame, post-roll s, folder)
+ClipStarter = Callable[[str, str, str, float, float, Path], None]
+
+
+class Alerting:
+    """Called on the inference thread for every decision; never touches the disk itself."""
+
+    def __init__(self, config: AlertsConfig, classes: tuple[str, ...], normal_class: str, directory: Path,
+                 recorder: AlertRecorder, start_clip: ClipStarter, count: Callable[[str, str], None]):
+        self.config, self.classes, self.directory = config, classes, directory
+        self.policy = AlertPolicy(config, classes, normal_class)
+        self.recorder, self.start_clip, self.count = recorder, start_clip, count
+        self.raised = 0
+
+    def decide(self, analysis: Analysis) -> list[Alert]:
+        alerts = []
+        for index in self.policy.update(analysis.camera, analysis.probs, analysis.decided_at):
+            alert = build_alert(analysis, index, self.classes, time.time())
+            self.recorder.submit(alert)
+            self.start_clip(analysis.camera, alert.id, alert.label, analysis.stamps[-1], self.config.post_roll_s,
+                            self.directory)
+            self.count(analysis.camera, alert.label)
+            self.raised += 1
+            alerts.append(alert)
+        return alerts
