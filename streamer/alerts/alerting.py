@@ -20,8 +20,16 @@ ClipStarter = Callable[[str, str, str, float, float, Path], None]
 class Alerting:
     """Called on the inference thread for every decision; never touches the disk itself."""
 
-    def __init__(self, config: AlertsConfig, classes: tuple[str, ...], normal_class: str, directory: Path,
-                 recorder: AlertRecorder, start_clip: ClipStarter, count: Callable[[str, str], None]):
+    def __init__(
+        self,
+        config: AlertsConfig,
+        classes: tuple[str, ...],
+        normal_class: str,
+        directory: Path,
+        recorder: AlertRecorder,
+        start_clip: ClipStarter,
+        count: Callable[[str, str], None],
+    ):
         self.config, self.classes, self.directory = config, classes, directory
         self.policy = AlertPolicy(config, classes, normal_class)
         self.recorder, self.start_clip, self.count = recorder, start_clip, count
@@ -32,8 +40,14 @@ class Alerting:
         for index in self.policy.update(analysis.camera, analysis.probs, analysis.decided_at):
             alert = build_alert(analysis, index, self.classes, time.time())
             self.recorder.submit(alert)
-            self.start_clip(analysis.camera, alert.id, alert.label, analysis.stamps[-1], self.config.post_roll_s,
-                            self.directory)
+            self.start_clip(
+                analysis.camera,
+                alert.id,
+                alert.label,
+                analysis.stamps[-1],
+                self.config.post_roll_s,
+                self.directory,
+            )
             self.count(analysis.camera, alert.label)
             self.raised += 1
             alerts.append(alert)

@@ -83,7 +83,7 @@ def write_durably(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
     except OSError:
-        part.unlink(missing_ok=True)      # no half file left beside the log
+        part.unlink(missing_ok=True)  # no half file left beside the log
         raise
     os.replace(part, path)
     sync_folder(path.parent)
@@ -108,14 +108,26 @@ class AlertRecorder(threading.Thread):
         super().__init__(name="alerts", daemon=True)
         self.log, self.classes, self.map_name, self.config = log, classes, map_name, config
         self.directory = log.directory
-        self._queue: queue.Queue = queue.Queue()     # unbounded: alerts are rare, and none may be lost
+        self._queue: queue.Queue = queue.Queue()  # unbounded: alerts are rare, and none may be lost
 
     def submit(self, alert: Alert) -> None:
         self._queue.put(("alert", alert))
 
     def clip_finished(self, alert_id: str, camera: str, label: str, clip: Path, frames: int) -> None:
-        self._queue.put(("clip", {"type": "clip", "id": alert_id, "time_utc": utc(time.time()), "camera": camera,
-                                  "class": label, "clip": clip.name, "frames": frames}))
+        self._queue.put(
+            (
+                "clip",
+                {
+                    "type": "clip",
+                    "id": alert_id,
+                    "time_utc": utc(time.time()),
+                    "camera": camera,
+                    "class": label,
+                    "clip": clip.name,
+                    "frames": frames,
+                },
+            )
+        )
 
     def run(self) -> None:
         while True:
@@ -125,9 +137,13 @@ class AlertRecorder(threading.Thread):
             kind, payload = item
             try:
                 self._write_alert(payload) if kind == "alert" else self.log.append(payload)
-            except OSError as err:   # a full disk must not end the monitor; the next alert tries again
-                logger.error("alert log: cannot write %s %s: %s", kind, payload.get("id") if isinstance(payload, dict)
-                             else payload.id, err)
+            except OSError as err:  # a full disk must not end the monitor; the next alert tries again
+                logger.error(
+                    "alert log: cannot write %s %s: %s",
+                    kind,
+                    payload.get("id") if isinstance(payload, dict) else payload.id,
+                    err,
+                )
 
     def _write_alert(self, alert: Alert) -> None:
         record = dict(alert.record)
@@ -138,13 +154,14 @@ class AlertRecorder(threading.Thread):
                 raise OSError("JPEG encoding failed")
             write_durably(snapshot, jpeg.tobytes())
             record["snapshot"] = snapshot.name
-        except OSError as err:   # the alert still counts: logged, saying why it has no picture
+        except OSError as err:  # the alert still counts: logged, saying why it has no picture
             logger.error("%s: alert snapshot not written: %s", alert.analysis.camera, err)
             record["snapshot"] = None
             record["snapshot_error"] = str(err.strerror or err)
         self.log.append(record)
-        logger.warning("%s: ALERT %s (%.2f): %s", alert.analysis.camera, alert.label, record["score"],
-                       record["snapshot"])
+        logger.warning(
+            "%s: ALERT %s (%.2f): %s", alert.analysis.camera, alert.label, record["score"], record["snapshot"]
+        )
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, then close the log."""
@@ -154,6 +171,6 @@ class AlertRecorder(threading.Thread):
             if self.is_alive():
                 logger.error("alert writer still busy after %.0f s; log left open", timeout)
                 return
-        elif self.ident is None:    # never started (a failed start-up): write what is queued here
+        elif self.ident is None:  # never started (a failed start-up): write what is queued here
             self.run()
         self.log.close()

@@ -17,10 +17,14 @@ class AlertPolicy:
     def __init__(self, config: AlertsConfig, classes: tuple[str, ...], normal_class: str):
         unknown = sorted(set(config.class_thresholds) - set(classes))
         if unknown:
-            raise ConfigError(f"alerts.class_thresholds: expected classes from {list(classes)}, got {unknown}")
+            raise ConfigError(
+                f"alerts.class_thresholds: expected classes from {list(classes)}, got {unknown}"
+            )
         self.classes = classes
         self.anomalies = [i for i, c in enumerate(classes) if c != normal_class]
-        self.thresholds = {i: config.class_thresholds.get(classes[i], config.threshold) for i in self.anomalies}
+        self.thresholds = {
+            i: config.class_thresholds.get(classes[i], config.threshold) for i in self.anomalies
+        }
         self.k, self.n, self.cooldown = config.k, config.n, config.cooldown_s
         self.history: dict[tuple[str, int], deque] = {}
         self.last_fired: dict[tuple[str, int], float] = {}

@@ -15,12 +15,12 @@ from streamer.types import Analysis
 
 def utc(wall: float) -> str:
     """ISO 8601 UTC with milliseconds: the one time format of alert records."""
-    return dt.datetime.fromtimestamp(wall, dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.fromtimestamp(wall, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def alert_id(analysis: Analysis, label: str) -> str:
     """`<UTC of the newest frame>_<camera>_<class>`: the stem of every file of one alert."""
-    stamp = dt.datetime.fromtimestamp(analysis.walls[-1], dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%f")[:-3]
+    stamp = dt.datetime.fromtimestamp(analysis.walls[-1], dt.UTC).strftime("%Y%m%dT%H%M%S.%f")[:-3]
     return f"{stamp}_{analysis.camera}_{label}"
 
 
@@ -42,20 +42,34 @@ def build_alert(analysis: Analysis, index: int, classes: tuple[str, ...], now_wa
     if analysis.explained == index and analysis.image is not None:
         regions = maps.strongest_regions(maps.upsample(analysis.maps[-1], analysis.frame_size))
     ident = alert_id(analysis, label)
-    record = {"type": "alert", "id": ident, "time_utc": utc(now_wall), "camera": analysis.camera,
-              "class": label, "score": round(float(analysis.probs[index]), 4),
-              "window_start_utc": utc(analysis.walls[0]), "window_end_utc": utc(analysis.walls[-1]),
-              "window_frames": [analysis.seqs[0], analysis.seqs[-1]], "boxes": regions}
+    record = {
+        "type": "alert",
+        "id": ident,
+        "time_utc": utc(now_wall),
+        "camera": analysis.camera,
+        "class": label,
+        "score": round(float(analysis.probs[index]), 4),
+        "window_start_utc": utc(analysis.walls[0]),
+        "window_end_utc": utc(analysis.walls[-1]),
+        "window_frames": [analysis.seqs[0], analysis.seqs[-1]],
+        "boxes": regions,
+    }
     return Alert(ident, label, record, analysis)
 
 
-def snapshot_picture(alert: Alert, classes: tuple[str, ...], map_name: str, config: OverlayConfig) -> np.ndarray:
+def snapshot_picture(
+    alert: Alert, classes: tuple[str, ...], map_name: str, config: OverlayConfig
+) -> np.ndarray:
     """The decision's newest frame with its own map (heatmap and contours, whatever the guard's
     keys), the evidence boxes, the panel and the alert banner: what an investigator opens first."""
     a = alert.analysis
     picture = a.image.copy()
     drawing.draw_explanation(picture, a.maps[-1], a.map_scale, config)
     drawing.draw_boxes(picture, [tuple(r["box"]) for r in alert.record["boxes"]])
-    drawing.draw_panel(picture, drawing.Panel(a.camera, classes, a.probs, classes[a.explained], map_name,
-                                              alert=alert.label, latency=a.latency))
+    drawing.draw_panel(
+        picture,
+        drawing.Panel(
+            a.camera, classes, a.probs, classes[a.explained], map_name, alert=alert.label, latency=a.latency
+        ),
+    )
     return picture
