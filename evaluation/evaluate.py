@@ -1,14 +1,16 @@
 """`vigil evaluate`: a bundle on a labelled data set, through the monitor's own path (backbone once
-per frame, cached; head per window): classification scores and Grad-CAM fidelity."""
+per frame, cached; head per window): classification scores, the CAM's pointing game where clips
+have boxes, and its deletion score (faithfulness without boxes)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from evaluation import fidelity
+from evaluation import faithfulness, fidelity
 from evaluation.dataset import Clip, Dataset, clip_windows, read_frames
 from evaluation.scores import classification_report
 from streamer.display import maps
@@ -67,9 +69,45 @@ def clip_activations(bundle: Bundle, frames: dict[int, np.ndarray], batch: int =
     return out
 
 
+def class_probability(bundle: Bundle, target: int) -> Callable[[list[np.ndarray]], float]:
+    """probability(native frames of a window) of the target class, through the bundle."""
+    size = bundle.manifest.input_size
+
+    def probability(frames: list[np.ndarray]) -> float:
+        acts = bundle.backbone(np.stack([to_model_input(f, size) for f in frames]))
+        return float(bundle.head(acts, target=target).probs[target])
+
+    return probability
+
+
+@dataclass
+class Tallies:
+    """What evaluate_clip adds to, by class ("all" too): pointing game and deletion."""
+
+    pointing: dict[str, Pointing] = field(default_factory=dict)
+    deletion: dict[str, faithfulness.Deletion] = field(default_factory=dict)
+
+    def add_pointing(self, label: str, cam_up: np.ndarray, boxes: list, margin: int) -> None:
+        for key in ("all", label):
+            self.pointing.setdefault(key, Pointing()).add(cam_up, boxes, margin)
+
+    def add_deletion(self, label: str, kept: dict[str, list[float]]) -> None:
+        for key in ("all", label):
+            self.deletion.setdefault(key, faithfulness.Deletion()).add(kept)
+
+
 def evaluate_clip(
-    bundle: Bundle, clip: Clip, hop_seconds: float, margin: int, normal: int, pointing: dict[str, Pointing]
+    bundle: Bundle,
+    clip: Clip,
+    hop_seconds: float,
+    margin: int,
+    normal: int,
+    tallies: Tallies,
+    deletion_windows: int = 1,
+    rng: np.random.Generator | None = None,
 ) -> tuple[list[int], list[int]]:
+    """Every window of the clip scored; on anomaly clips, each window's CAM (of the true class:
+    what should be seen) against the boxes, and the first `deletion_windows` windows' deletion."""
     m = bundle.manifest
     windows = clip_windows(clip, m.frames, m.sample_fps, hop_seconds)
     if not windows:
@@ -77,35 +115,49 @@ def evaluate_clip(
     frames = read_frames(clip.path, {f for w in windows for f in w}, size=None)
     activations = clip_activations(bundle, frames)
     predictions = []
-    for window in windows:
+    label = m.classes[clip.label]
+    for n, window in enumerate(windows):
         result = bundle.head(np.stack([activations[f] for f in window]), target=clip.label)
         predictions.append(int(np.argmax(result.probs)))
-        if clip.label == normal or not clip.boxes:
+        if clip.label == normal:
             continue
+        maps_up = np.stack([maps.upsample(result.cam[k], frames[f].shape[:2]) for k, f in enumerate(window)])
         for k, f in enumerate(window):
-            if f in clip.boxes:
-                cam_up = maps.upsample(result.cam[k], frames[f].shape[:2])
-                for key in ("all", m.classes[clip.label]):
-                    pointing.setdefault(key, Pointing()).add(cam_up, clip.boxes[f], margin)
+            if clip.boxes and f in clip.boxes:
+                tallies.add_pointing(label, maps_up[k], clip.boxes[f], margin)
+        if n < deletion_windows:
+            window_frames = [frames[f] for f in window]
+            kept = faithfulness.deletion(
+                class_probability(bundle, clip.label),
+                window_frames,
+                maps_up,
+                rng if rng is not None else np.random.default_rng(n),
+            )
+            tallies.add_deletion(label, kept)
     return [clip.label] * len(predictions), predictions
 
 
-def evaluate(bundle: Bundle, dataset: Dataset, hop_seconds: float = 0.8, margin: int = 4) -> dict:
+def evaluate(
+    bundle: Bundle, dataset: Dataset, hop_seconds: float = 0.8, margin: int = 4, deletion_windows: int = 1
+) -> dict:
     """Scores of every window of every clip; CAMs explain the true class (what should be seen)."""
     if tuple(dataset.classes) != tuple(bundle.manifest.classes):
         raise ValueError(
             f"classes: the bundle has {list(bundle.manifest.classes)}, the data set {list(dataset.classes)}"
         )
     normal = bundle.manifest.classes.index(bundle.manifest.normal_class)
-    y_true, y_pred, pointing = [], [], {}
+    y_true, y_pred, tallies = [], [], Tallies()
+    rng = np.random.default_rng(0)  # the random baseline's masks: the same every run
     for i, clip in enumerate(dataset.clips, 1):
-        t, p = evaluate_clip(bundle, clip, hop_seconds, margin, normal, pointing)
+        t, p = evaluate_clip(bundle, clip, hop_seconds, margin, normal, tallies, deletion_windows, rng)
         y_true += t
         y_pred += p
         if i % 50 == 0:
             logger.info("evaluated %d/%d clips", i, len(dataset.clips))
     report = classification_report(y_true, y_pred, dataset.classes)
-    report["explanation"] = {key: p.summary() for key, p in sorted(pointing.items())}
+    report["explanation"] = {key: p.summary() for key, p in sorted(tallies.pointing.items())}
+    report["faithfulness"] = {key: d.summary() for key, d in sorted(tallies.deletion.items())}
+    report["deletion_fraction"] = faithfulness.DROP_AT
     report["margin_px"] = margin
     report["cam"] = bundle.manifest.cam_label
     report["skipped"] = list(dataset.skipped)
@@ -128,6 +180,15 @@ def format_report(report: dict) -> str:
     ]
     for name, row in zip(report["classes"], report["confusion"]):
         lines.append(f"{name:<12}" + "".join(f"{v:>10}" for v in row))
+    if report.get("faithfulness"):
+        lines += [
+            "",
+            f"{report.get('cam', 'CAM')} deletion: the class probability's drop when "
+            f"{report['deletion_fraction']:.0%} of the frame is blurred, one mask per window "
+            "(higher: the map held more of what the model used); AUC of the probability kept over "
+            f"{', '.join(f'{f:.0%}' for f in faithfulness.FRACTIONS)} removed (lower is better)",
+            format_table(deletion_table(report["faithfulness"])),
+        ]
     if report.get("explanation"):
         lines += [
             "",
@@ -146,6 +207,23 @@ def pointing_table(summaries: dict[str, dict], first_column: str) -> list[list]:
     rows: list[list] = [[first_column, *POINTING_COLUMNS]]
     rows += [
         [name, s["frames"], s["pointing_game"], s["energy_in_box"], s["centre_prior"], s["random_point"]]
+        for name, s in summaries.items()
+    ]
+    return rows
+
+
+def deletion_table(summaries: dict[str, dict]) -> list[list]:
+    """The deletion table, header first: map, centre and random masks side by side per class."""
+    rows: list[list] = [
+        ["class", "windows", "map drop", "centre drop", "random drop", "map AUC", "centre AUC", "random AUC"]
+    ]
+    rows += [
+        [
+            name,
+            s["windows"],
+            *(s[f"{k}_drop"] for k in faithfulness.MASKS),
+            *(s[f"{k}_auc"] for k in faithfulness.MASKS),
+        ]
         for name, s in summaries.items()
     ]
     return rows

@@ -136,9 +136,13 @@ def test_evaluate_command_prints_table_and_json(tiny_data, tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "pointing" in result.stdout and "confusion" in result.stdout
+    assert "pointing" in result.stdout and "confusion" in result.stdout and "deletion" in result.stdout
     report = json.loads((tmp_path / "e.json").read_text())
     assert report["windows"] == sum(report["confusion"][i][j] for i in range(3) for j in range(3))
     for key in ("all", "fight", "shooting"):
         e = report["explanation"][key]
         assert e["frames"] > 0 and 0 <= e["pointing_game"] <= 1 and 0 < e["random_point"] < 1
+        d = report["faithfulness"][key]
+        assert d["windows"] > 0 and all(
+            d[f"{k}_drop"] <= 1 for k in ("map", "centre", "random")
+        )  # 1: all gone

@@ -208,7 +208,9 @@ def cmd_evaluate(args) -> int:
         bundle = open_bundle(args.bundle, providers=parse_providers(args.providers))
         m = bundle.manifest
         data = index_dataset(args.data, m.normal_class, classes=m.classes)
-        report = evaluate(bundle, data, hop_seconds=args.hop, margin=args.margin)
+        report = evaluate(
+            bundle, data, hop_seconds=args.hop, margin=args.margin, deletion_windows=args.deletion_windows
+        )
     except (BundleError, DatasetError, ValueError) as err:
         print(f"vigil evaluate: {err}", file=sys.stderr)
         return 1
@@ -441,6 +443,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", type=float, default=0.8, metavar="S", help="seconds between windows")
     p.add_argument("--margin", type=int, default=4, metavar="PX", help="pointing-game margin around a box")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON here")
+    p.add_argument(
+        "--deletion-windows",
+        type=int,
+        default=1,
+        metavar="N",
+        help="windows per anomaly clip whose map is scored by deletion (0: none; each costs "
+        "12 backbone passes over its frames)",
+    )
     p.add_argument("--providers", default="tensorrt,cuda,cpu", help=PROVIDERS_HELP)
     p.set_defaults(func=cmd_evaluate)
 

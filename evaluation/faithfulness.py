@@ -1,0 +1,117 @@
+"""Does a map show what the model used? A box-free test, for footage without ground truth: remove
+the pixels the map ranks highest and follow the class probability (deletion, Petsiuk et al. 2018),
+beside a centred rectangle and random pixels of the same area.
+
+Removing is blurring (the pixels keep their colour statistics; a black hole would be a new object).
+One mask per window, the same on every frame: a mask that moved from frame to frame would itself be
+motion, and a model that reads motion would see it (per-frame masks made the fight probability rise).
+The window's mask ranks pixels by the map summed over its frames, each frame's map upsampled over the
+frame it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+# Shares of the frame removed: the curve's points; DROP_AT is the single number reported.
+FRACTIONS = (0.05, 0.1, 0.2, 0.4)
+DROP_AT = 0.2
+MASKS = ("map", "centre", "random")
+
+
+def map_mask(maps_up: np.ndarray, fraction: float) -> np.ndarray:
+    """bool [H, W]: the `fraction` of pixels with the most map over the window's frames [T, H, W]."""
+    total = maps_up.sum(axis=0)
+    count = int(round(fraction * total.size))
+    mask = np.zeros(total.size, bool)
+    if count:
+        # A stable sort: ties (flat map areas) are broken by position, the same every run.
+        mask[np.argsort(-total.ravel(), kind="stable")[:count]] = True
+    return mask.reshape(total.shape)
+
+
+def centre_mask(size: tuple[int, int], fraction: float) -> np.ndarray:
+    """bool [H, W]: a centred rectangle of the frame's aspect covering `fraction` of it."""
+    h, w = size
+    side = np.sqrt(fraction)
+    rh, rw = int(round(h * side)), int(round(w * side))
+    mask = np.zeros(size, bool)
+    top, left = (h - rh) // 2, (w - rw) // 2
+    mask[top : top + rh, left : left + rw] = True
+    return mask
+
+
+def random_mask(size: tuple[int, int], fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """bool [H, W]: `fraction` of the pixels, uniformly at random."""
+    mask = np.zeros(size[0] * size[1], bool)
+    mask[rng.choice(mask.size, int(round(fraction * mask.size)), replace=False)] = True
+    return mask.reshape(size)
+
+
+def blurred(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """Each frame blurred enough to erase a person (sigma 1/30 of the frame's diagonal)."""
+    out = []
+    for frame in frames:
+        sigma = np.hypot(*frame.shape[:2]) / 30
+        out.append(cv2.GaussianBlur(frame, (0, 0), sigma))
+    return out
+
+
+def remove(frames: list[np.ndarray], soft: list[np.ndarray], mask: np.ndarray) -> list[np.ndarray]:
+    """The frames with the masked pixels taken from their blurred copies."""
+    return [np.where(mask[..., None], s, f) for f, s in zip(frames, soft)]
+
+
+@dataclass
+class Deletion:
+    """Running sums, per mask kind and fraction, of the class probability after removal, relative
+    to the window's own probability (1 = unchanged, 0 = gone)."""
+
+    windows: int = 0
+    kept: dict[str, np.ndarray] = field(default_factory=lambda: {k: np.zeros(len(FRACTIONS)) for k in MASKS})
+
+    def add(self, kept: dict[str, list[float]]) -> None:
+        self.windows += 1
+        for kind, values in kept.items():
+            self.kept[kind] += np.asarray(values)
+
+    def summary(self) -> dict:
+        """Per mask: the mean drop of the probability at DROP_AT removed, and the area under the
+        kept-probability curve over FRACTIONS (lower: the mask held more of what the model used)."""
+        n = max(self.windows, 1)
+        at = FRACTIONS.index(DROP_AT)
+        out: dict = {"windows": self.windows}
+        for kind in MASKS:
+            curve = self.kept[kind] / n
+            out[f"{kind}_drop"] = round(float(1.0 - curve[at]), 4)
+            out[f"{kind}_auc"] = round(
+                float(np.trapezoid(curve, FRACTIONS) / (FRACTIONS[-1] - FRACTIONS[0])), 4
+            )
+        return out
+
+
+def deletion(
+    probability: Callable[[list[np.ndarray]], float],
+    frames: list[np.ndarray],
+    maps_up: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, list[float]]:
+    """Kept probability (after / before) for each mask kind and fraction, for one window: its
+    native frames, their upsampled maps [T, H, W], and `probability(frames)` of the class explained."""
+    base = max(probability(frames), 1e-6)
+    soft = blurred(frames)
+    size = frames[0].shape[:2]
+    kept: dict[str, list[float]] = {kind: [] for kind in MASKS}
+    for fraction in FRACTIONS:
+        masks = {
+            "map": map_mask(maps_up, fraction),
+            "centre": centre_mask(size, fraction),
+            "random": random_mask(size, fraction, rng),
+        }
+        for kind, mask in masks.items():
+            kept[kind].append(probability(remove(frames, soft, mask)) / base)
+    return kept
