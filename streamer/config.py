@@ -91,6 +91,7 @@ class OverlayConfig:
     contours: bool = True
     fullscreen: bool = False
     heatmap_alpha: float = field(default=0.35, metadata=_range(0.0, 1.0))
+    heat_memory_s: float = field(default=0.4, metadata=_range(0.0, 10.0))
     contour_levels: tuple[float, ...] = field(default=(0.3, 0.5, 0.7, 0.9), metadata=_range(0.0, 1.0))
     output_video: str = ""
 

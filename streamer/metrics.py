@@ -4,8 +4,9 @@ compositor are given to measure with (their *Measures protocols)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from streamer.types import Analysis, Frame
@@ -52,6 +53,9 @@ class Metrics:
     alerts: Counter
     model: Info
     draw_seconds: Histogram
+    frames_shown: Counter
+    heat_jump: Histogram
+    last_peak: dict = field(default_factory=dict)  # camera -> the heat's previous peak, for the jump
 
     # ------------------------------------------------------------ capture (CaptureMeasures)
     def frame_captured(self, camera: str) -> None:
@@ -92,6 +96,15 @@ class Metrics:
 
     def frame_drawn(self, seconds: float) -> None:
         self.draw_seconds.observe(seconds)
+
+    def heat_shown(self, camera: str, seq: int, peak: tuple[float, float] | None) -> None:
+        """A displayed frame and where its heat peaks ((x, y) shares of the frame), None without
+        heat: the share of frames with heat, and how far the peak jumps between frames."""
+        self.frames_shown.labels(camera, "yes" if peak else "no").inc()
+        previous = self.last_peak.get(camera)
+        if peak and previous:
+            self.heat_jump.observe(float(np.hypot(peak[0] - previous[0], peak[1] - previous[1]) / np.sqrt(2)))
+        self.last_peak[camera] = peak
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
@@ -135,6 +148,18 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         ),
         alerts=Counter("vigil_alerts_total", "Alerts raised", ["camera", "class"], registry=r),
         model=Info("vigil_model", "The bundle in use", registry=r),
+        frames_shown=Counter(
+            "vigil_frames_shown_total",
+            "Frames drawn for the guard, by whether heat is on them",
+            ["camera", "heat"],
+            registry=r,
+        ),
+        heat_jump=Histogram(
+            "vigil_heat_peak_jump_ratio",
+            "How far the heat's peak moved since the previous frame, as a share of the frame's diagonal",
+            buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0),
+            registry=r,
+        ),
         draw_seconds=Histogram(
             "vigil_overlay_draw_seconds",
             "Drawing one displayed frame: its map, panel, tile",
@@ -153,6 +178,8 @@ def zero_known_series(metrics: Metrics, cameras: list[str], anomaly_classes: lis
         metrics.reconnects.labels(camera)
         metrics.camera_up.labels(camera).set(0)
         metrics.decision_latency.labels(camera)
+        for heat in ("yes", "no"):
+            metrics.frames_shown.labels(camera, heat)
         for reason in DROP_REASONS:
             metrics.frames_dropped.labels(camera, reason)
         for label in anomaly_classes:

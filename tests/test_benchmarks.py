@@ -193,3 +193,13 @@ def test_gpu_script_runs_end_to_end_and_skips_missing_providers(tmp_path):
         "inference-gpu-window.png",
         "pipeline-gpu-cameras.png",
     ]
+
+
+def test_live_view_reports_heat_share_and_peak_jumps_per_event_with_and_without_memory():
+    report = run("live_view.py", "--quick")
+    runs = report["heat_memory_s"]
+    assert set(runs) == {"0.0", "0.4"}
+    for per_event in runs.values():
+        fight = per_event["fight"]
+        assert fight["frames_shown"] >= 30 and 0 <= fight["share_with_heat"] <= 1
+        assert fight["peak_jump_p90"] is None or 0 <= fight["peak_jump_p90"] <= 1

@@ -23,6 +23,7 @@ from streamer.alerts.log import RECORDING_SUFFIX, sync_folder
 from streamer.capture.ring import FrameRing
 from streamer.config import OverlayConfig
 from streamer.display import drawing
+from streamer.display.trail import HeatTrail, peak_of
 from streamer.types import Analysis, Frame
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ class CameraView:
     recent: deque = field(default_factory=deque)  # evidence pictures: the clips' pre-roll
     clips: list[Clip] = field(default_factory=list)
     shown: deque = field(default_factory=lambda: deque(maxlen=30))  # draw times, for the fps readout
-    last: tuple[Frame, float] | None = None  # the frame on screen and when: to redraw it
+    last: tuple[Frame, float, np.ndarray | None] | None = None  # on screen: frame, when, its heat
+    trail: HeatTrail = field(default_factory=lambda: HeatTrail(0.0))
     tile: np.ndarray | None = None
 
     def store(self, analysis: Analysis) -> None:
@@ -100,6 +102,7 @@ class DisplayMeasures(Protocol):
 
     def frames_late(self, camera: str, count: int) -> None: ...
     def frame_drawn(self, seconds: float) -> None: ...
+    def heat_shown(self, camera: str, seq: int, peak: tuple[float, float] | None) -> None: ...
 
 
 ClipFinished = Callable[[str, str, str, Path, int], None]  # (alert id, camera, class, clip path, frames)
@@ -133,6 +136,7 @@ class Compositor(threading.Thread):
         self.views = {name: CameraView(name, max(1, int(pre_roll_s * display_fps))) for name in rings}
         for view in self.views.values():
             view.recent = deque(maxlen=view.preroll_frames)
+            view.trail = HeatTrail(config.heat_memory_s)
         self.toggles = drawing.Toggles(config.heatmap, config.contours)
         if canvas_size is None and len(rings) > 1:
             canvas_size = HEADLESS_CANVAS
@@ -224,8 +228,8 @@ class Compositor(threading.Thread):
         if dirty and paused:  # keys pressed while paused: redraw the frozen frames
             for view in self.views.values():
                 if view.last is not None:
-                    frame, at = view.last
-                    view.tile = self._display_tile(view, frame, self._panel(view, frame, at))
+                    frame, at, heat = view.last
+                    view.tile = self._display_tile(frame, self._panel(view, frame, at), heat)
         if drew:
             self._write(self._canvas())
         if (drew and not paused) or dirty or notice != self._shown_notice:
@@ -241,13 +245,17 @@ class Compositor(threading.Thread):
         with self._lock:
             match = view.map_for(frame.seq)
             paused, both = self.toggles.paused, self.toggles.heatmap and self.toggles.contours
+        # The frame's own map, carried through time (trail.py): what the guard and the clips see.
+        heat = view.trail.update(drawing.unit_small(match[0], match[1]) if match else None, frame.ts)
+        heat = heat.copy() if heat is not None else None
+        self.measure.heat_shown(view.name, frame.seq, peak_of(heat))
         evidence = frame.image.copy()
-        if match is not None:
-            drawing.draw_explanation(evidence, match[0], match[1], self.config)
+        if heat is not None:
+            drawing.draw_unit(evidence, heat, self.config)
         if not paused:  # the frozen frame stays the one to redraw on a key
-            view.last = (frame, now)
+            view.last = (frame, now, heat)
             if not both:
-                view.tile = self._display_tile(view, frame, panel)
+                view.tile = self._display_tile(frame, panel, heat)
             elif self.layout is None:
                 view.tile = evidence  # one picture for both: its panel is drawn below
             else:
@@ -275,14 +283,13 @@ class Compositor(threading.Thread):
             analysis.latency if analysis else None,
         )
 
-    def _display_tile(self, view: CameraView, frame: Frame, panel: drawing.Panel) -> np.ndarray:
+    def _display_tile(self, frame: Frame, panel: drawing.Panel, heat: np.ndarray | None) -> np.ndarray:
         """The frame as the guard's keys ask, at its tile's size, with a panel sized for the tile."""
         with self._lock:
             heatmap, contours = self.toggles.heatmap, self.toggles.contours
-            match = view.map_for(frame.seq)
         base = frame.image.copy()
-        if match is not None:
-            drawing.draw_explanation(base, match[0], match[1], self.config, heatmap, contours)
+        if heat is not None:
+            drawing.draw_unit(base, heat, self.config, heatmap, contours)
         tile = base if self.layout is None else drawing.letterbox(base, *self.layout.tiles[0][2:])
         drawing.draw_panel(tile, panel)
         return tile

@@ -59,29 +59,43 @@ def draw_contours(
         cv2.drawContours(image, scaled, -1, level_colour(level), thickness + (level >= 0.7), cv2.LINE_AA)
 
 
-def unit_cam(cam: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
-    """A frame's small CAM -> smoothed, upsampled, in 0..1 of `scale` (the window's strength)."""
+def unit_small(cam: np.ndarray, scale: float) -> np.ndarray:
+    """A frame's small CAM -> smoothed, in 0..1 of `scale` (the window's strength), at the CAM's
+    own resolution (where the heat is carried through time: cheap)."""
     cam = cam.astype(np.float32)
     small = cv2.GaussianBlur(cam, (3, 3), 0)
     peak = float(small.max())
     if peak > 0:  # smoothing must not lower the peak: its height is the frame's strength
         small *= float(cam.max()) / peak
-    # Normalise before upsampling: bilinear interpolation keeps values in 0..1, and the
-    # full-resolution work is one resize.
-    return maps.upsample(maps.normalise(small, scale), size)
+    return maps.normalise(small, scale)
+
+
+def unit_cam(cam: np.ndarray, scale: float, size: tuple[int, int]) -> np.ndarray:
+    """A frame's small CAM -> smoothed, upsampled, in 0..1 of `scale`. Normalised before
+    upsampling: bilinear interpolation keeps values in 0..1, and the full-resolution work is one
+    resize."""
+    return maps.upsample(unit_small(cam, scale), size)
+
+
+def draw_unit(
+    image: np.ndarray, unit: np.ndarray, config, heatmap: bool = True, contours: bool = True
+) -> None:
+    """A 0..1 map at the CAM's resolution over the frame, in place: heatmap and intensity-coloured
+    contours on one scale."""
+    if not (heatmap or contours):
+        return
+    up = maps.upsample(unit, image.shape[:2])
+    if heatmap:
+        draw_heatmap(image, up, config.heatmap_alpha)
+    if contours:
+        draw_contours(image, up, config.contour_levels)
 
 
 def draw_explanation(
     image: np.ndarray, cam: np.ndarray, scale: float, config, heatmap: bool = True, contours: bool = True
 ) -> None:
-    """A frame's own CAM over it, in place: heatmap and intensity-coloured contours on one scale."""
-    if not (heatmap or contours):
-        return
-    unit = unit_cam(cam, scale, image.shape[:2])
-    if heatmap:
-        draw_heatmap(image, unit, config.heatmap_alpha)
-    if contours:
-        draw_contours(image, unit, config.contour_levels)
+    """A frame's own CAM over it, in place (an alert's snapshot: the decision's own map)."""
+    draw_unit(image, unit_small(cam, scale), config, heatmap, contours)
 
 
 @dataclass(frozen=True)
