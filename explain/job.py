@@ -9,7 +9,7 @@ import numpy as np
 
 from evaluation import sidecar
 from evaluation.dataset import Clip, DatasetError, index_dataset
-from evaluation.evaluate import format_table, pointing_table
+from evaluation.evaluate import deletion_table, format_table, pointing_table
 from explain import report
 from explain.features import filter_images, maximise_activation, strongest_channels
 from explain.windows import (
@@ -242,6 +242,12 @@ def labelled_clip(clip: Clip, classes: tuple[str, ...]) -> Clip:
 
 
 def format_methods(table: dict[str, dict]) -> str:
-    return format_table(
-        pointing_table({METHOD_LABELS.get(name, name): s for name, s in table.items()}, "method")
+    labels = {name: METHOD_LABELS.get(name, name) for name in table}
+    pointing = pointing_table({labels[name]: s for name, s in table.items()}, "method")
+    deletion = deletion_table({labels[name]: s["deletion"] for name, s in table.items()})
+    deletion[0][0] = "method"
+    return (
+        f"{format_table(pointing)}\n\ndeletion: the class probability's drop with 20% of the frame "
+        "blurred, one mask per window (higher: the map held more of what the model used)\n"
+        f"{format_table(deletion)}"
     )

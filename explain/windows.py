@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from evaluation import fidelity
+from evaluation import faithfulness, fidelity
 from evaluation.dataset import Clip, DatasetError, clip_windows, iter_window_frames, open_clip, window_at
 from evaluation.evaluate import Pointing
 from evaluation.progress import progress
@@ -85,6 +85,17 @@ class Explainer:
     @property
     def monitor_cam(self) -> str:
         return self.manifest.cam if self.manifest else "gradcam"
+
+    def class_probability(self, target: int):
+        """probability(native frames of a window) of the target class: what deletion follows."""
+        size = self.manifest.input_size
+
+        def probability(frames: list[np.ndarray]) -> float:
+            acts = self.activations(np.stack([to_model_input(f, size) for f in frames]))
+            logits = np.asarray(self.head(acts[None], training=False))[0]
+            return float(np.exp(logits[target] - logits.max()) / np.exp(logits - logits.max()).sum())
+
+        return probability
 
     def window_span(self) -> float:
         return (self.manifest.frames - 1) / self.manifest.sample_fps
@@ -346,6 +357,9 @@ def compare_methods(
         if boxed
         for window, images in iter_window_frames(clip.path, boxed)
     )  # each clip decoded once
+    deletions = {name: faithfulness.Deletion() for name in methods}
+    scored: set[Path] = set()
+    rng = np.random.default_rng(0)  # the random baseline's masks: the same every run
     for clip, window, images in progress(windows, count, "comparing methods"):
         result = explain_window(
             explainer,
@@ -360,7 +374,14 @@ def compare_methods(
         )
         for name in methods:
             totals[name] += result.pointing[name]
-    return {name: totals[name].summary() for name in methods}
+        if clip.path not in scored:  # deletion on each clip's first window, as `vigil evaluate` does
+            scored.add(clip.path)
+            probability = explainer.class_probability(clip.label)
+            for name in methods:
+                deletions[name].add(
+                    faithfulness.deletion(probability, result.images, result.upsampled(name), rng)
+                )
+    return {name: {**totals[name].summary(), "deletion": deletions[name].summary()} for name in methods}
 
 
 def open_video(video: str | Path) -> Clip:

@@ -184,6 +184,7 @@ def build_monitor(
         recorder,
         compositor.record_alert,
         metrics.alert_raised,
+        head=bundle.head,
     )
     decisions = Decisions(m.classes, metrics, compositor, alerting)
     worker = InferenceWorker(config.inference, bundle, analysis_rings, stop, decisions.deliver, metrics)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,11 +31,20 @@ class Analysis:
     decided_at: float  # monotonic time the decision was ready
     walls: tuple[float, ...] = ()  # wall-clock capture times of the frames
     image: np.ndarray | None = None  # the newest frame as captured: the alert's snapshot
+    activations: np.ndarray | None = None  # [T, h, w, k] of the window: to explain another class
 
     @property
     def latency(self) -> float:
         """Capture of the newest frame -> decision."""
         return self.decided_at - self.stamps[-1]
+
+    def explained_as(self, index: int, head) -> Analysis:
+        """The same window explained for class `index` (head: Bundle.head on the cached
+        activations; no backbone run): an alert's evidence is its own class's map."""
+        if index == self.explained or self.activations is None:
+            return self
+        result = head(self.activations, target=index)
+        return replace(self, maps=result.cam, explained=index)
 
     @property
     def frame_size(self) -> tuple[int, int]:

@@ -159,3 +159,56 @@ def test_the_snapshot_is_on_disk_before_its_line_and_a_full_disk_still_logs_the_
     assert cv2.imread(str(tmp_path / lines[0]["snapshot"])).shape == (48, 64, 3)
     assert lines[1]["snapshot"] is None and lines[1]["snapshot_error"] == "No space left on device"
     assert not (tmp_path / f"{second.id}.jpg").exists() and not (tmp_path / f"{second.id}.jpg.tmp").exists()
+
+
+def test_an_alert_carries_the_map_of_its_own_class_when_another_was_explained(tiny_bundle, tmp_path):
+    import numpy as np
+
+    from streamer.alerts.alerting import Alerting
+    from streamer.alerts.log import AlertRecorder
+    from streamer.config import OverlayConfig
+    from streamer.display import maps
+    from streamer.inference.bundle import open_bundle
+    from streamer.inference.frames import to_model_input
+    from streamer.types import Analysis
+    from tests.conftest import make_frames
+
+    bundle = open_bundle(tiny_bundle, providers=("cpu",))
+    frames = make_frames(3, 48, 64, seed=5)
+    window = bundle.backbone(np.stack([to_model_input(f, (32, 32)) for f in frames]))
+    as_fight = bundle.head(window, target=1)
+    analysis = Analysis(
+        "gate",
+        (0, 1, 2),
+        (0.0, 0.2, 0.4),
+        as_fight.probs,
+        as_fight.cam,
+        1,
+        0.5,
+        (1.7e9, 1.7e9 + 0.2, 1.7e9 + 0.4),
+        frames[-1],
+        window,
+    )
+    classes = ("normal", "fight", "shooting")
+    recorder = AlertRecorder(OverlayConfig(), AlertLog(tmp_path, 10**6, 1), classes, "Grad-CAM")
+    recorder.start()
+    config = AlertsConfig(threshold=0.0, class_thresholds={"fight": 1.0}, k=1, n=1)  # shooting alone fires
+    alerting = Alerting(
+        config,
+        classes,
+        "normal",
+        tmp_path,
+        recorder,
+        lambda *clip: None,
+        lambda c, label: None,
+        head=bundle.head,
+    )
+    (alert,) = alerting.decide(analysis)
+    recorder.close()
+    as_shooting = bundle.head(window, target=2)
+    assert alert.label == "shooting" and alert.analysis.explained == 2
+    np.testing.assert_allclose(alert.analysis.maps, as_shooting.cam, rtol=1e-5, atol=1e-6)
+    expected = maps.strongest_regions(maps.upsample(as_shooting.cam[-1], (48, 64)))
+    assert alert.record["boxes"] == expected and expected
+    line = json.loads((tmp_path / LOG_NAME).read_text().splitlines()[0])
+    assert line["class"] == "shooting" and line["boxes"] == expected

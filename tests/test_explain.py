@@ -251,6 +251,8 @@ def test_compare_methods_prints_every_method_with_baselines(tiny_bundle, clips, 
     table = json.loads((tmp_path / "methods.json").read_text())
     assert set(table) == {"gradcam", "gradcam++", "saliency"}
     assert all(row["frames"] > 0 and 0 <= row["pointing_game"] <= 1 for row in table.values())
+    assert "deletion" in printed and "centre drop" in printed
+    assert all(row["deletion"]["windows"] >= 2 and row["deletion"]["map_drop"] <= 1 for row in table.values())
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """From a decided window to raised alerts: the policy says which classes fire, then each alert's
-record goes to the log's thread (snapshot, then line) and its clip to the compositor."""
+record (its evidence from its own class's map) goes to the log's thread (snapshot, then line) and
+its clip to the compositor."""
 
 from __future__ import annotations
 
@@ -29,16 +30,19 @@ class Alerting:
         recorder: AlertRecorder,
         start_clip: ClipStarter,
         count: Callable[[str, str], None],
+        head: Callable | None = None,
     ):
         self.config, self.classes, self.directory = config, classes, directory
         self.policy = AlertPolicy(config, classes, normal_class)
         self.recorder, self.start_clip, self.count = recorder, start_clip, count
+        self.head = head  # Bundle.head: the map of an alert's own class when another was explained
         self.raised = 0
 
     def decide(self, analysis: Analysis) -> list[Alert]:
         alerts = []
         for index in self.policy.update(analysis.camera, analysis.probs, analysis.decided_at):
-            alert = build_alert(analysis, index, self.classes, time.time())
+            own = analysis.explained_as(index, self.head) if self.head is not None else analysis
+            alert = build_alert(own, index, self.classes, time.time())
             self.recorder.submit(alert)
             self.start_clip(
                 analysis.camera,

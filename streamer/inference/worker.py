@@ -159,5 +159,6 @@ class InferenceWorker(threading.Thread):
                 time.monotonic(),
                 tuple(f.wall for f in frames),
                 frames[-1].image,
+                window,
             )
         )
