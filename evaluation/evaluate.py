@@ -91,9 +91,9 @@ class Tallies:
         for key in ("all", label):
             self.pointing.setdefault(key, Pointing()).add(cam_up, boxes, margin)
 
-    def add_deletion(self, label: str, kept: dict[str, list[float]]) -> None:
+    def add_deletion(self, label: str, result: dict) -> None:
         for key in ("all", label):
-            self.deletion.setdefault(key, faithfulness.Deletion()).add(kept)
+            self.deletion.setdefault(key, faithfulness.Deletion()).add(result)
 
 
 def evaluate_clip(
@@ -127,13 +127,13 @@ def evaluate_clip(
                 tallies.add_pointing(label, maps_up[k], clip.boxes[f], margin)
         if n < deletion_windows:
             window_frames = [frames[f] for f in window]
-            kept = faithfulness.deletion(
+            deleted = faithfulness.deletion(
                 class_probability(bundle, clip.label),
                 window_frames,
                 maps_up,
                 rng if rng is not None else np.random.default_rng(n),
             )
-            tallies.add_deletion(label, kept)
+            tallies.add_deletion(label, deleted)
     return [clip.label] * len(predictions), predictions
 
 
@@ -185,7 +185,7 @@ def format_report(report: dict) -> str:
             "",
             f"{report.get('cam', 'CAM')} deletion: the class probability's drop when "
             f"{report['deletion_fraction']:.0%} of the frame is blurred, one mask per window "
-            "(higher: the map held more of what the model used); AUC of the probability kept over "
+            "(higher: the map held more of what the model used); AUC of the probability left over "
             f"{', '.join(f'{f:.0%}' for f in faithfulness.FRACTIONS)} removed (lower is better)",
             format_table(deletion_table(report["faithfulness"])),
         ]

@@ -68,26 +68,30 @@ def remove(frames: list[np.ndarray], soft: list[np.ndarray], mask: np.ndarray) -
 
 @dataclass
 class Deletion:
-    """Running sums, per mask kind and fraction, of the class probability after removal, relative
-    to the window's own probability (1 = unchanged, 0 = gone)."""
+    """Running sums, per mask kind and fraction, of the class probability after removal, and of the
+    windows' own probabilities. Absolute probabilities: a ratio to a small base would explode."""
 
     windows: int = 0
-    kept: dict[str, np.ndarray] = field(default_factory=lambda: {k: np.zeros(len(FRACTIONS)) for k in MASKS})
+    base: float = 0.0
+    after: dict[str, np.ndarray] = field(default_factory=lambda: {k: np.zeros(len(FRACTIONS)) for k in MASKS})
 
-    def add(self, kept: dict[str, list[float]]) -> None:
+    def add(self, result: dict) -> None:
+        """One window's `deletion(...)` result."""
         self.windows += 1
-        for kind, values in kept.items():
-            self.kept[kind] += np.asarray(values)
+        self.base += result["base"]
+        for kind in MASKS:
+            self.after[kind] += np.asarray(result[kind])
 
     def summary(self) -> dict:
-        """Per mask: the mean drop of the probability at DROP_AT removed, and the area under the
-        kept-probability curve over FRACTIONS (lower: the mask held more of what the model used)."""
+        """Per mask: the mean drop of the probability with DROP_AT of the frame removed, and the
+        area under the probability-after curve over FRACTIONS (lower: the mask held more of what
+        the model used); the windows' mean probability before removal beside them."""
         n = max(self.windows, 1)
         at = FRACTIONS.index(DROP_AT)
-        out: dict = {"windows": self.windows}
+        out: dict = {"windows": self.windows, "probability": round(self.base / n, 4)}
         for kind in MASKS:
-            curve = self.kept[kind] / n
-            out[f"{kind}_drop"] = round(float(1.0 - curve[at]), 4)
+            curve = self.after[kind] / n
+            out[f"{kind}_drop"] = round(float(self.base / n - curve[at]), 4)
             out[f"{kind}_auc"] = round(
                 float(np.trapezoid(curve, FRACTIONS) / (FRACTIONS[-1] - FRACTIONS[0])), 4
             )
@@ -99,13 +103,13 @@ def deletion(
     frames: list[np.ndarray],
     maps_up: np.ndarray,
     rng: np.random.Generator,
-) -> dict[str, list[float]]:
-    """Kept probability (after / before) for each mask kind and fraction, for one window: its
-    native frames, their upsampled maps [T, H, W], and `probability(frames)` of the class explained."""
-    base = max(probability(frames), 1e-6)
+) -> dict:
+    """{"base": the window's probability, mask kind: [probability after removing each FRACTION]}
+    for one window: its native frames, their upsampled maps [T, H, W], and `probability(frames)` of
+    the class explained."""
     soft = blurred(frames)
     size = frames[0].shape[:2]
-    kept: dict[str, list[float]] = {kind: [] for kind in MASKS}
+    result: dict = {"base": probability(frames), **{kind: [] for kind in MASKS}}
     for fraction in FRACTIONS:
         masks = {
             "map": map_mask(maps_up, fraction),
@@ -113,5 +117,5 @@ def deletion(
             "random": random_mask(size, fraction, rng),
         }
         for kind, mask in masks.items():
-            kept[kind].append(probability(remove(frames, soft, mask)) / base)
-    return kept
+            result[kind].append(probability(remove(frames, soft, mask)))
+    return result

@@ -34,22 +34,23 @@ def maps_on(region, n: int = 4) -> np.ndarray:
 
 
 def test_a_map_on_what_the_model_reads_beats_the_centre_and_random_pixels():
-    kept = faithfulness.deletion(
+    result = faithfulness.deletion(
         square_probability, frames_with_square(), maps_on(SQUARE), np.random.default_rng(0)
     )
     at = faithfulness.FRACTIONS.index(faithfulness.DROP_AT)
-    drop = {kind: 1 - kept[kind][at] for kind in faithfulness.MASKS}
+    assert result["base"] > 0.9
+    drop = {kind: result["base"] - result[kind][at] for kind in faithfulness.MASKS}
     assert drop["map"] > 0.9  # the square is gone
     assert drop["map"] > drop["centre"] and drop["map"] > 2 * drop["random"], drop
 
 
 def test_a_map_beside_what_the_model_reads_scores_no_better_than_the_centre():
     wrong = (slice(60, 80), slice(10, 40))  # bottom left: where nothing matters
-    kept = faithfulness.deletion(
+    result = faithfulness.deletion(
         square_probability, frames_with_square(), maps_on(wrong), np.random.default_rng(0)
     )
     at = faithfulness.FRACTIONS.index(0.05)  # 5%: the map's mask is the wrong square alone
-    assert 1 - kept["map"][at] < 0.05
+    assert result["base"] - result["map"][at] < 0.05
 
 
 @pytest.mark.parametrize("fraction", faithfulness.FRACTIONS)
@@ -76,8 +77,9 @@ def test_the_map_mask_is_the_top_of_the_window_sum_and_removal_touches_only_it()
 
 def test_the_summary_reads_the_drop_at_20_percent_and_the_area():
     d = faithfulness.Deletion()
-    d.add({kind: [1.0, 0.8, 0.5, 0.2] for kind in faithfulness.MASKS})
-    d.add({kind: [1.0, 0.6, 0.3, 0.0] for kind in faithfulness.MASKS})
+    d.add({"base": 0.9, **{kind: [0.9, 0.8, 0.5, 0.2] for kind in faithfulness.MASKS}})
+    d.add({"base": 0.7, **{kind: [0.7, 0.6, 0.3, 0.0] for kind in faithfulness.MASKS}})
     s = d.summary()
-    assert s["windows"] == 2 and s["map_drop"] == pytest.approx(0.6)  # 1 - mean(0.5, 0.3)
+    assert s["windows"] == 2 and s["probability"] == pytest.approx(0.8)
+    assert s["map_drop"] == pytest.approx(0.4)  # 0.8 - mean(0.5, 0.3)
     assert 0 < s["map_auc"] < 1
