@@ -11,7 +11,9 @@ from evaluation import sidecar
 from evaluation.dataset import Clip, DatasetError, index_dataset
 from evaluation.evaluate import deletion_table, format_table, pointing_table
 from explain import report
+from explain.answer import answer, answer_picture
 from explain.features import filter_images, maximise_activation, strongest_channels
+from explain.methods import CAM_METHODS
 from explain.windows import (
     METHOD_LABELS,
     METHODS,
@@ -24,6 +26,7 @@ from explain.windows import (
     explain_clip,
     open_video,
 )
+from streamer.inference.bundle import CAM_DEFINITIONS
 
 READING = [
     "Every map is drawn over the very frame it explains. Heatmap and contours share one colour scale "
@@ -73,7 +76,7 @@ def window_sections(result, classes, names: dict[str, str], compare_name: str | 
         [compare_name] if compare_name else []
     )
     return {
-        "heading": f"Window {result.index}: {classes[result.target]}",
+        "heading": f"For engineers: window {result.index}, maps of {classes[result.target]}",
         "text": text,
         "tables": [table] + ([pointing] if len(pointing) > 1 else []),
         "images": images,
@@ -121,13 +124,27 @@ def run_explain(opts: ExplainOptions) -> dict:
                 ),
             )
             names["compare"] = compare_name
+        own = result.maps.get(result.monitor_cam)
+        if own is None:  # the report's methods left the bundle's own map out: the answer needs it
+            own = CAM_METHODS[result.monitor_cam](explainer.head)(result.activations, result.target)
+        annotated = report.annotated_frames(
+            result, classes, clip.path.name, explainer.manifest.sample_fps, own_maps=own
+        )
+        said = answer(result, classes, clip.path.name, CAM_DEFINITIONS[result.monitor_cam], own)
+        names["answer"] = f"{stem}_answer.png"
+        save_png(out / names["answer"], answer_picture(annotated, result.times, said))
         files += list(names.values())
-        records.append(report.window_record(result, classes))
+        records.append({**report.window_record(result, classes), "answer": said["sentences"]})
+        sections.append(
+            {
+                "heading": f"What Vigil decided, {result.times[0]:.1f} to {result.times[-1]:.1f} s",
+                "text": said["sentences"],
+                "plain": True,
+                "images": [names["answer"]],
+            }
+        )
         sections.append(window_sections(result, classes, names, compare_name))
-        if result.monitor_cam in result.maps:
-            movie.write(
-                report.annotated_frames(result, classes, clip.path.name, explainer.manifest.sample_fps)
-            )
+        movie.write(annotated)
 
     model_sections = model_views(explainer, first, out, opts)
     files += [name for s in model_sections for name in s["images"]]
@@ -145,7 +162,11 @@ def run_explain(opts: ExplainOptions) -> dict:
     page = report.write_html(
         out,
         f"Vigil explanation: {clip.path.name}",
-        [{"heading": "How to read this", "text": READING}] + sections + model_sections,
+        # People first (each window's answer), then how to read the engineers' views, then them.
+        [x for x in sections if x.get("plain")]
+        + [{"heading": "For engineers: how to read the maps", "text": READING}]
+        + [x for x in sections if not x.get("plain")]
+        + model_sections,
         files,
     )
     return {"report": str(page), "files": files, "windows": len(records)}

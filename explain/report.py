@@ -281,9 +281,12 @@ def compare_png(rows: list[dict], classes_of: dict[str, tuple[str, ...]]) -> np.
     return grid(padded, [f"frame {i + 1}" for i in range(width)])
 
 
-def annotated_frames(result, classes: tuple[str, ...], camera: str, fps: float) -> list[np.ndarray]:
-    """The window's frames as the monitor would draw them (heatmap, contours, panel)."""
-    maps = result.maps[result.monitor_cam]
+def annotated_frames(
+    result, classes: tuple[str, ...], camera: str, fps: float, own_maps: np.ndarray | None = None
+) -> list[np.ndarray]:
+    """The window's frames as the monitor would draw them (heatmap, contours, panel); own_maps: the
+    bundle's map when the report's methods left it out."""
+    maps = result.maps[result.monitor_cam] if own_maps is None else own_maps
     scale = float(maps.max())
     frames = []
     for image, cam in zip(result.images, maps):
@@ -371,13 +374,13 @@ def write_html(out: Path, title: str, sections: list[dict], files: list[str]) ->
         f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
         "<style>body{font-family:sans-serif;margin:24px;max-width:1400px}img{max-width:100%;"
         "border:1px solid #ccc}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
-        ".why{color:#444;font-size:90%}</style></head><body>",
+        ".why{color:#444;font-size:90%}.answer{font-size:120%;max-width:60em}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
     ]
     for section in sections:
         parts.append(f"<h2>{esc(section['heading'])}</h2>")
         for paragraph in section.get("text", []):
-            parts.append(f"<p class='why'>{esc(paragraph)}</p>")
+            parts.append(f"<p class='{'answer' if section.get('plain') else 'why'}'>{esc(paragraph)}</p>")
         for table in section.get("tables", []):
             head, *body = table
             parts.append("<p><table><tr>" + "".join(f"<th>{esc(str(h))}</th>" for h in head) + "</tr>")

@@ -334,3 +334,20 @@ def test_a_header_that_claims_more_frames_than_the_stream_holds(tiny_bundle, tmp
     assert main(["explain", str(tiny_bundle), str(video), "--out", str(out), "--start", "5.0"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vigil explain: "), err
+
+
+def test_the_report_opens_with_a_plain_answer_before_any_table(tiny_bundle, clips, tmp_path):
+    video = sorted((clips / "fight").glob("*.mp4"))[0]
+    out = tmp_path / "report"
+    assert main(["explain", str(tiny_bundle), str(video), "--out", str(out), "--methods", "gradcam++"]) == 0
+    page = (out / "report.html").read_text()
+    first_answer, first_table = page.index("What Vigil decided"), page.index("<table")
+    assert first_answer < first_table and first_answer < page.index("For engineers")
+    said = json.loads((out / "explanation.json").read_text())["windows"][0]["answer"]
+    assert said[0].startswith(f"Vigil judged this moment in {video.name} as ")
+    assert "by the model's own probability" in said[0] and said[1].startswith("When: from ")
+    assert any(s.startswith("Where: ") for s in said)
+    picture = cv2.imread(str(next(out.glob("*_answer.png"))))
+    assert picture is not None and picture.shape[1] >= 2 * 560  # two readable frames a row
+    # The bundle's own map (Grad-CAM here) drew the answer although only Grad-CAM++ was asked for.
+    assert "the bundle's own map (Grad-CAM)" in " ".join(said) or "no place stands out" in " ".join(said)
