@@ -81,11 +81,9 @@ def _writable_folder(folder: Path, key: str, what: str) -> None:
 
 def check_outputs(config: Config) -> None:
     alerts = config.resolve(config.alerts.directory)
-    existing = next((p for p in (alerts, *alerts.parents) if p.exists()), None)
-    if existing is not None and existing != alerts:
-        _writable_folder(existing, "alerts.directory", "the alert log (it is created inside)")
-    elif existing is not None:
-        _writable_folder(alerts, "alerts.directory", "the alert log")
+    existing = next((p for p in (alerts, *alerts.parents) if p.exists()), None)  # created inside it
+    if existing is not None:
+        _writable_folder(existing, "alerts.directory", "the alert log")
     if config.overlay.output_video:
         _writable_folder(
             config.resolve(config.overlay.output_video).parent, "overlay.output_video", "the annotated video"

@@ -257,18 +257,18 @@ def cmd_explain(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from streamer.config import ConfigError
+    from streamer.config import ConfigError, load_config
     from streamer.inference.bundle import BundleError
     from streamer.monitor import run
 
     try:
-        config = load_checked_config(args.config)
+        config = load_config(args.config)
     except ConfigError as err:
         print(f"{CONFIG_ERROR} {err}", file=sys.stderr)
         return 1
     try:
         return run(config, seconds=args.seconds)
-    except ConfigError as err:  # found only at start: the metrics port taken
+    except ConfigError as err:  # build_monitor runs check-config's checks; then the metrics port
         print(f"{CONFIG_ERROR} {args.config}: {err}", file=sys.stderr)
         return 1
     except (BundleError, ValueError, OSError) as err:

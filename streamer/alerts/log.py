@@ -141,7 +141,7 @@ class AlertRecorder(threading.Thread):
                 logger.error(
                     "alert log: cannot write %s %s: %s",
                     kind,
-                    payload.get("id") if isinstance(payload, dict) else payload.id,
+                    payload.id if kind == "alert" else payload["id"],
                     err,
                 )
 

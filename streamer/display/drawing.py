@@ -110,7 +110,6 @@ class Panel:
     alert: str | None = None
     fps: float | None = None
     latency: float | None = None
-    status: str | None = None  # a line for the guard: "PAUSED", "snapshot saved: ..."
 
 
 def panel_scale(height: int) -> float:
@@ -121,7 +120,7 @@ def panel_scale(height: int) -> float:
 
 def draw_panel(image: np.ndarray, panel: Panel) -> None:
     """Camera name, rate, latency, a probability bar per class (red when an anomaly leads), which
-    map the heat is, a status line and an alert banner; sized from the picture's height."""
+    map the heat is, and an alert banner; sized from the picture's height."""
     h, w = image.shape[:2]
     scale = panel_scale(h)
     thickness = 1 if scale < 0.9 else 2
@@ -140,8 +139,6 @@ def draw_panel(image: np.ndarray, panel: Panel) -> None:
         for i, name in enumerate(panel.classes)
     ]
     notes = [f"* heat: {panel.map_name}"] if panel.explained else []
-    if panel.status:
-        notes.append(panel.status)
     width = lambda text: cv2.getTextSize(text, FONT, scale, thickness)[0][0]  # noqa: E731
     panel_w = (
         max(max(width(t) for t in [header, *notes]), bar_w + pad + max(width(t) for t in labels)) + 2 * pad
