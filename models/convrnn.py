@@ -8,7 +8,7 @@ import keras
 from keras import layers
 
 from models.backbones import build_backbone
-from models.layers import Classifier, FrameMotion
+from models.layers import AttentionPool, Classifier, FrameMotion, SpatialSoftmax
 
 TIME_DISTRIBUTED_NAME = "time_distributed"
 HEAD_NAME = "head"
@@ -17,16 +17,43 @@ DEFAULT_CLASSES = ("normal", "fight", "shooting")
 
 
 POOLINGS = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling2D}
+ATTENTION = "attention"
+ATTENTION_LAYER = "frame_attention"
+ATTENTION_UNITS = 16
 
 
 def pooled_frame_features(activations, pooling: str, motion: bool, prefix: str = "") -> list:
     """Per-frame vectors [B, T, k] from activations [B, T, h, w, k]: what each frame shows
-    (pooled over space) and, with motion, how much each location changed since the last frame."""
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling: expected one of {sorted(POOLINGS)}, got {pooling!r}")
+    (pooled over space) and, with motion, how much each location changed since the last frame.
+
+    pooling "attention": a small per-location scorer (two 1x1 layers over the activations and,
+    with motion, their change) and a softmax over each frame's locations choose where to look;
+    both summaries are weighted sums with those weights."""
+    if pooling not in (*POOLINGS, ATTENTION):
+        raise ValueError(f"pooling: expected one of {sorted((*POOLINGS, ATTENTION))}, got {pooling!r}")
+    change = (
+        FrameMotion(squared=pooling == ATTENTION, name=f"{prefix}frame_motion")(activations)
+        if motion
+        else None
+    )
+    if pooling == ATTENTION:
+        hidden = layers.Dense(ATTENTION_UNITS, name=f"{prefix}attention_look")(activations)
+        if motion:
+            hidden = layers.Add(name=f"{prefix}attention_inputs")(
+                [
+                    hidden,
+                    layers.Dense(ATTENTION_UNITS, use_bias=False, name=f"{prefix}attention_move")(change),
+                ]
+            )
+        hidden = layers.Activation("tanh", name=f"{prefix}attention_tanh")(hidden)
+        scores = layers.Dense(1, name=f"{prefix}attention_score")(hidden)
+        weights = SpatialSoftmax(name=f"{prefix}{ATTENTION_LAYER}")(scores)
+        features = [AttentionPool(name=f"{prefix}frame_pool")([activations, weights])]
+        if motion:
+            features.append(AttentionPool(name=f"{prefix}motion_pool")([change, weights]))
+        return features
     features = [layers.TimeDistributed(POOLINGS[pooling](), name=f"{prefix}frame_pool")(activations)]
     if motion:
-        change = FrameMotion(name=f"{prefix}frame_motion")(activations)
         features.append(layers.TimeDistributed(POOLINGS[pooling](), name=f"{prefix}motion_pool")(change))
     return features
 
@@ -45,10 +72,12 @@ def build_head(
     """Everything after the backbone, as its own model: the part that runs once per window.
 
     The GRU is unrolled: tf2onnx cannot freeze the gradient of a while loop.
-    pooling: "avg" (the paper's) or "max", which keeps a small actor's evidence from being
+    pooling: "avg" (the paper's), "max", which keeps a small actor's evidence from being
     averaged away by the background — but with max pooling Grad-CAM, which spreads each channel's
     gradient over its whole map, no longer shows what the classifier read (measured: pointing game
-    0.20 where gradient x activation gave 0.46); with "avg" the two are the same map.
+    0.20 where gradient x activation gave 0.46); with "avg" the two are the same map — or
+    "attention", learnt weights over each frame's locations (the layer the paper found missing),
+    which training can also be told where to put (`vigil train --box-loss`).
     motion: add each frame's change in activations.
     """
     activations = keras.Input(tuple(activation_shape), name="activations")
@@ -126,13 +155,18 @@ def classifier_of(model: keras.Model) -> Classifier:
 
 
 def head_options(head: keras.Model) -> dict:
-    """{"pooling": "avg" | "max", "motion": bool} of a head, read back from the layer names that
-    pooled_frame_features gives: the one place that names them also reads them."""
-    pool = head.get_layer("frame_pool").layer
-    pooling = next(name for name, kind in POOLINGS.items() if isinstance(pool, kind))
+    """{"pooling": "avg" | "max" | "attention", "motion": bool} of a head, read back from the layer
+    names that pooled_frame_features gives: the one place that names them also reads them."""
+    pool = head.get_layer("frame_pool")
+    if isinstance(pool, AttentionPool):
+        pooling = ATTENTION
+    else:
+        pooling = next(name for name, kind in POOLINGS.items() if isinstance(pool.layer, kind))
     return {"pooling": pooling, "motion": any(layer.name == "frame_motion" for layer in head.layers)}
 
 
 def default_cam(head: keras.Model) -> str:
-    """The CAM that shows what this head reads: Grad-CAM unless frames are max-pooled."""
-    return "hirescam" if head_options(head)["pooling"] == "max" else "gradcam"
+    """The CAM that shows what this head reads: Grad-CAM for average pooling, where it equals
+    HiResCAM; HiResCAM where frames are max- or attention-pooled, since only gradient x activation
+    keeps which locations were read."""
+    return "gradcam" if head_options(head)["pooling"] == "avg" else "hirescam"

@@ -162,12 +162,13 @@ def test_export_from_keras_file_matches(tiny_bundle, tmp_path):
         ({"pooling": "max"}, "hirescam"),
         ({"pooling": "max", "motion": True}, "hirescam"),
         ({"pooling": "avg", "motion": True}, "gradcam"),
+        ({"pooling": "attention", "motion": True}, "hirescam"),
     ],
-    ids=["max-pooling", "max-motion", "avg-motion"],
+    ids=["max-pooling", "max-motion", "avg-motion", "attention-motion"],
 )
 def test_head_variant_exports_and_matches(tmp_path, head, cam):
-    """A max-pooling head carries HiResCAM (Grad-CAM would not show what it read), an average-
-    pooling one Grad-CAM; either way the ONNX map is the reference's."""
+    """A max- or attention-pooling head carries HiResCAM (Grad-CAM would not show what it read), an
+    average-pooling one Grad-CAM; either way the ONNX map is the reference's."""
     keras.utils.set_random_seed(4)
     model = tiny_model(**head)
     bundle = open_bundle(export_bundle(model, tmp_path / "variant"), providers=("cpu",))

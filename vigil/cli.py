@@ -163,7 +163,7 @@ def cmd_train(args) -> int:
         return 1
     from evaluation.dataset import DatasetError
     from models.export import ExportError
-    from models.training.train import TrainConfig, train
+    from models.training.train import TrainConfig, TrainError, train
 
     cfg = TrainConfig(
         data=args.data,
@@ -188,11 +188,13 @@ def cmd_train(args) -> int:
         motion=args.motion,
         augment=not args.no_augment,
         frame_loss=args.frame_loss,
+        box_loss=args.box_loss,
+        backbone_from=args.backbone_from,
         extra={"command": "vigil " + " ".join(sys.argv[1:])},
     )
     try:
         train(cfg)
-    except (DatasetError, ExportError) as err:
+    except (DatasetError, ExportError, TrainError) as err:
         print(f"vigil train: {err}", file=sys.stderr)
         return 1
     return 0
@@ -418,7 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--weights", default=None, metavar="W", help="backbone weights: 'imagenet' or a file; default: random"
     )
     p.add_argument(
-        "--pooling", choices=("avg", "max"), default="avg", help="per-frame pooling before the GRU"
+        "--pooling",
+        choices=("avg", "max", "attention"),
+        default="avg",
+        help="per-frame pooling before the GRU; attention: learnt weights over each frame's locations",
     )
     p.add_argument(
         "--motion",
@@ -431,6 +436,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         help="weight of the per-frame auxiliary loss that trains the backbone directly (0: off)",
+    )
+    p.add_argument(
+        "--box-loss",
+        type=float,
+        default=0.0,
+        metavar="W",
+        help="weight of a loss that keeps the attention inside the actors' boxes where a clip has them "
+        "(vigil synth writes them; needs --pooling attention; 0: off)",
+    )
+    p.add_argument(
+        "--backbone-from",
+        metavar="MODEL",
+        help="start the backbone from a trained convRNN's model.keras (same backbone and size)",
     )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.set_defaults(func=cmd_train)

@@ -14,6 +14,9 @@ import numpy as np
 from evaluation.dataset import Dataset, DatasetError, clip_windows, index_dataset, split_by_file
 from evaluation.evaluate import evaluate, format_report
 from models.convrnn import (
+    ATTENTION,
+    ATTENTION_LAYER,
+    HEAD_NAME,
     TIME_DISTRIBUTED_NAME,
     build_convrnn,
     classifier_of,
@@ -29,6 +32,10 @@ from streamer.inference.bundle import MANIFEST_FILE, open_bundle
 logger = logging.getLogger(__name__)
 
 BEST, LAST, STATE, LOG = "best.keras", "last.keras", "state.json", "training_log.csv"
+
+
+class TrainError(Exception):
+    """Training options that cannot work together, or a starting model that does not fit."""
 
 
 @dataclass(frozen=True)
@@ -55,8 +62,10 @@ class TrainConfig:
     pooling: str = "avg"
     motion: bool = False
     frame_loss: float = 0.5
+    box_loss: float = 0.0
     augment: bool = True
     resume: bool = False
+    backbone_from: str | None = None
     steps_per_epoch: int | None = None
     extra: dict = field(default_factory=dict)
 
@@ -93,32 +102,79 @@ def class_weights(labels: list[int], n_classes: int) -> dict[int, float]:
 
 
 FRAME_OUTPUT = "frame_logits"
+ATTENTION_OUTPUT = ATTENTION
+GUIDED_HEAD_NAME = "head_guided"
 
 
-def with_frame_loss(model: keras.Model) -> keras.Model:
-    """The convRNN plus a per-frame classifier on each frame's pooled activations, for training.
+def frame_logits(model: keras.Model, backbone_out) -> keras.KerasTensor:
+    """A per-frame classifier on each frame's max-pooled activations, for training only.
 
     The window label says what every frame of the window shows, so each frame can teach the
     backbone directly instead of only through the GRU: from scratch on a CPU this is what makes
     the backbone learn the events' look in tens of minutes. Exported bundles never contain it.
     """
-    backbone_out = model.get_layer(TIME_DISTRIBUTED_NAME).output
     motion = head_options(split_convrnn(model)[1])["motion"]
     classes = classifier_of(model).units
     per_feature = [
         keras.layers.Dense(classes, name=f"aux_logits{i}")(f)
         for i, f in enumerate(pooled_frame_features(backbone_out, "max", motion, prefix="aux_"))
     ]
-    frame_logits = per_feature[0] if len(per_feature) == 1 else keras.layers.Add()(per_feature)
-    frame_logits = keras.layers.Identity(name=FRAME_OUTPUT)(frame_logits)
-    return keras.Model(model.input, {"logits": model.output, FRAME_OUTPUT: frame_logits}, name=model.name)
+    logits = per_feature[0] if len(per_feature) == 1 else keras.layers.Add()(per_feature)
+    return keras.layers.Identity(name=FRAME_OUTPUT)(logits)
+
+
+def training_model(model: keras.Model, frame_loss: bool, box_loss: bool) -> keras.Model:
+    """The convRNN with what its training losses read besides the window's logits: the per-frame
+    logits (frame_loss) and the head's attention weights over each frame's locations (box_loss).
+
+    The attention comes out of the head itself (a second output of the same layers), so the box
+    loss shapes the very weights the deployed head pools with."""
+    backbone, head = model.get_layer(TIME_DISTRIBUTED_NAME), split_convrnn(model)[1]
+    # A fresh graph from a new input: the layers may already sit in other graphs (convrnn_only's),
+    # where their .output would name another call.
+    window = keras.Input(model.input.shape[1:], dtype=model.input.dtype, name="frames")
+    backbone_out = backbone(window)
+    outputs = {}
+    if box_loss:
+        guided = keras.Model(
+            head.input,
+            {"logits": head.output, ATTENTION_OUTPUT: head.get_layer(ATTENTION_LAYER).output},
+            name=GUIDED_HEAD_NAME,
+        )
+        outputs.update(guided(backbone_out))
+    else:
+        outputs["logits"] = head(backbone_out)
+    if frame_loss:
+        outputs[FRAME_OUTPUT] = frame_logits(model, backbone_out)
+    return keras.Model(window, outputs, name=model.name)
 
 
 def convrnn_only(model: keras.Model) -> keras.Model:
-    """The deployable convRNN out of a training model (drops the per-frame classifier)."""
-    if isinstance(model.output, dict):
-        return keras.Model(model.input, model.output["logits"], name=model.name)
-    return model
+    """The deployable convRNN out of a training model: the backbone and the head, nothing else."""
+    if not isinstance(model.output, dict):
+        return model
+    backbone = model.get_layer(TIME_DISTRIBUTED_NAME)
+    try:
+        head = model.get_layer(HEAD_NAME)
+    except ValueError:
+        guided = model.get_layer(GUIDED_HEAD_NAME)
+        head = keras.Model(guided.input, guided.output["logits"], name=HEAD_NAME)
+    window = keras.Input(model.input.shape[1:], dtype=model.input.dtype, name="frames")
+    return keras.Model(window, head(backbone(window)), name=model.name)
+
+
+@keras.saving.register_keras_serializable(package="vigil")
+def box_attention_loss(masks, attention):
+    """-log(the attention's share inside the actors' boxes), averaged over the frames that have
+    boxes (masks [B, T, h, w], all zero on frames without; attention [B, T, h, w, 1]).
+
+    "Right for the right reasons" (Ross et al. 2017), put on the head's attention rather than on
+    input gradients: a CPU can afford it, and the head pools only where the attention is."""
+    # Keras may already have squeezed the attention's last axis to match the masks' rank.
+    inside = keras.ops.sum(masks * keras.ops.reshape(attention, keras.ops.shape(masks)), axis=(2, 3))
+    has_box = keras.ops.cast(keras.ops.sum(masks, axis=(2, 3)) > 0, "float32")
+    per_frame = -keras.ops.log(inside + 1e-4) * has_box
+    return keras.ops.sum(per_frame, axis=-1) / keras.ops.maximum(keras.ops.sum(has_box, axis=-1), 1.0)
 
 
 class SaveState(keras.callbacks.Callback):
@@ -164,13 +220,20 @@ def build_or_resume(cfg: TrainConfig, out: Path, classes: tuple[str, ...]) -> tu
         pooling=cfg.pooling,
         motion=cfg.motion,
     )
+    if cfg.backbone_from:
+        copy_backbone(cfg.backbone_from, model)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    if cfg.frame_loss > 0:
-        model = with_frame_loss(model)
+    if cfg.frame_loss > 0 or cfg.box_loss > 0:
+        model = training_model(model, cfg.frame_loss > 0, cfg.box_loss > 0)
+        losses, weights = {"logits": loss}, {"logits": 1.0}
+        if cfg.frame_loss > 0:
+            losses[FRAME_OUTPUT], weights[FRAME_OUTPUT] = loss, cfg.frame_loss
+        if cfg.box_loss > 0:
+            losses[ATTENTION_OUTPUT], weights[ATTENTION_OUTPUT] = box_attention_loss, cfg.box_loss
         model.compile(
             optimizer=keras.optimizers.Adam(cfg.learning_rate),
-            loss={"logits": loss, FRAME_OUTPUT: loss},
-            loss_weights={"logits": 1.0, FRAME_OUTPUT: cfg.frame_loss},
+            loss=losses,
+            loss_weights=weights,
             metrics={"logits": ["accuracy"]},
         )
     else:
@@ -178,8 +241,25 @@ def build_or_resume(cfg: TrainConfig, out: Path, classes: tuple[str, ...]) -> tu
     return model, 0
 
 
+def copy_backbone(source: str, model: keras.Model) -> None:
+    """Start from the backbone of a trained convRNN (its model.keras): its per-frame features."""
+    from models.export import load_model
+
+    trained = split_convrnn(convrnn_only(load_model(Path(source))))[0]
+    target = split_convrnn(model)[0]
+    try:
+        target.set_weights(trained.get_weights())
+    except ValueError as err:
+        raise TrainError(f"--backbone-from {source}: a different backbone ({err})") from None
+    logger.info("backbone weights from %s", source)
+
+
 def train(cfg: TrainConfig) -> dict:
     """Train, keep the best epoch by validation loss, export it, evaluate the bundle, write the report."""
+    if cfg.box_loss > 0 and cfg.pooling != ATTENTION:
+        raise TrainError(f"--box-loss needs --pooling {ATTENTION}: only attention can be told where to look")
+    if cfg.backbone_from and not Path(cfg.backbone_from).is_file():
+        raise TrainError(f"--backbone-from {cfg.backbone_from}: no such model file")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     data = usable_dataset(cfg)
@@ -197,6 +277,8 @@ def train(cfg: TrainConfig) -> dict:
     ]
     weights = class_weights(labels, len(data.classes))
     per_frame = cfg.frames if cfg.frame_loss > 0 else None
+    model, done = build_or_resume(cfg, out, data.classes)
+    grid = tuple(model.get_layer(TIME_DISTRIBUTED_NAME).output.shape[2:4]) if cfg.box_loss > 0 else None
     train_data, steps = make_dataset(
         train_clips,
         cfg.spec,
@@ -206,8 +288,11 @@ def train(cfg: TrainConfig) -> dict:
         augment=cfg.augment,
         class_weights=weights,
         frame_labels=per_frame,
+        box_grid=grid,
     )
-    val_data, val_steps = make_dataset(val_clips, cfg.spec, cfg.batch, None, frame_labels=per_frame)
+    val_data, val_steps = make_dataset(
+        val_clips, cfg.spec, cfg.batch, None, frame_labels=per_frame, box_grid=grid
+    )
     logger.info(
         "%d train clips (%d windows/epoch), %d validation clips (%d windows); class weights %s",
         len(train_clips),
@@ -217,8 +302,7 @@ def train(cfg: TrainConfig) -> dict:
         weights,
     )
 
-    model, done = build_or_resume(cfg, out, data.classes)
-    monitor = "val_logits_loss" if cfg.frame_loss > 0 else "val_loss"
+    monitor = "val_logits_loss" if isinstance(model.output, dict) else "val_loss"
     callbacks = [
         keras.callbacks.CSVLogger(str(out / LOG), append=done > 0),
         keras.callbacks.ModelCheckpoint(str(out / BEST), monitor=monitor, mode="min", save_best_only=True),
