@@ -2,11 +2,13 @@
 short scene with --quick), once without carrying the heat through time (overlay.heat_memory_s = 0,
 each frame's own map: the old view) and once with the default memory, side by side in one run.
 
-Per event of the video's ground truth: the share of displayed frames that show heat, and the p90
+Per event of the video's ground truth: the share of displayed frames that show heat, the share
+whose heat peaks on the actors (inside their box, grown by 4% of the frame's width), and the p90
 jump of the heat's peak between consecutive displayed frames (share of the frame's diagonal). Read
 through the monitor's public measure interface (Metrics.heat_shown).
 
     python -m benchmarks.live_view                 # the 60 s demo video, ~2.5 min
+    python -m benchmarks.live_view --bundle build/run/bundle --out live.json
     python -m benchmarks.live_view --quick         # a 6 s scene at 320x180
 """
 
@@ -41,10 +43,15 @@ class ShownMetrics(Metrics):
         self.shown.append((seq, peak))
 
 
-def watch(video: Path, memory_s: float, workdir: Path) -> list[tuple[int, tuple[float, float] | None]]:
+PEAK_MARGIN = 0.04  # of the frame's width: a peak on a cell at the box's edge still counts
+
+
+def watch(
+    video: Path, memory_s: float, workdir: Path, bundle: Path = DEMO
+) -> list[tuple[int, tuple[float, float] | None]]:
     """Every displayed frame's (number, heat peak) of one headless run over the whole video."""
     data = {
-        "model": {"bundle": str(DEMO), "providers": ["cpu"]},
+        "model": {"bundle": str(bundle), "providers": ["cpu"]},
         "alerts": {"directory": str(workdir / f"alerts-{memory_s}")},
         "overlay": {"display": "headless", "heat_memory_s": memory_s},
         "metrics": {"enabled": False},
@@ -61,18 +68,32 @@ def watch(video: Path, memory_s: float, workdir: Path) -> list[tuple[int, tuple[
     return metrics.shown
 
 
-def summarise(shown: list, events: list[dict]) -> dict:
+def on_actors(peak: tuple[float, float], boxes: list, size: tuple[int, int]) -> bool:
+    """Is a peak (x, y as shares of the frame) inside one of the boxes (pixels), with the margin?"""
+    w, h = size
+    x, y, margin = peak[0] * w, peak[1] * h, PEAK_MARGIN * w
+    return any(b[0] - margin <= x <= b[2] + margin and b[1] - margin <= y <= b[3] + margin for b in boxes)
+
+
+def summarise(shown: list, sidecar: dict) -> dict:
     out = {}
-    for event in events:
+    boxes, size = sidecar.get("boxes", {}), tuple(sidecar.get("size", (1, 1)))
+    for event in sidecar["events"]:
         inside = [(seq, peak) for seq, peak in shown if event["start"] <= seq < event["end"]]
         jumps = [
             float(np.hypot(b[0] - a[0], b[1] - a[1]) / np.sqrt(2))
             for (_, a), (_, b) in zip(inside, inside[1:])
             if a and b
         ]
+        boxed = [(peak, boxes[str(seq)]) for seq, peak in inside if str(seq) in boxes]
         out[event["label"]] = {
             "frames_shown": len(inside),
             "share_with_heat": round(sum(p is not None for _, p in inside) / max(len(inside), 1), 3),
+            "share_peak_on_actors": round(
+                sum(bool(p) and on_actors(p, b, size) for p, b in boxed) / len(boxed), 3
+            )
+            if boxed
+            else None,
             "peak_jump_p90": round(float(np.percentile(jumps, 90)), 4) if jumps else None,
         }
     return out
@@ -84,6 +105,9 @@ def main() -> None:
         "--video", help="a video with a demo sidecar (events); default: make the README's demo"
     )
     parser.add_argument("--quick", action="store_true", help="a 6 s 320x180 scene instead (tests)")
+    parser.add_argument(
+        "--bundle", type=Path, default=DEMO, help="the bundle to watch with; default: the demo"
+    )
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
     memories = sorted({0.0, OverlayConfig().heat_memory_s})
@@ -102,9 +126,10 @@ def main() -> None:
         report = {
             "machine": machine_info(),
             "video": "quick scene" if args.quick else str(args.video or "demo"),
+            "bundle": str(args.bundle),
         }
         report["heat_memory_s"] = {
-            str(memory): summarise(watch(video, memory, work), sidecar["events"]) for memory in memories
+            str(memory): summarise(watch(video, memory, work, args.bundle), sidecar) for memory in memories
         }
     emit(report, args.out)
 

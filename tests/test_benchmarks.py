@@ -203,3 +203,22 @@ def test_live_view_reports_heat_share_and_peak_jumps_per_event_with_and_without_
         fight = per_event["fight"]
         assert fight["frames_shown"] >= 30 and 0 <= fight["share_with_heat"] <= 1
         assert fight["peak_jump_p90"] is None or 0 <= fight["peak_jump_p90"] <= 1
+        assert 0 <= fight["share_peak_on_actors"] <= fight["share_with_heat"]
+
+
+def test_a_heat_peak_counts_on_the_actors_only_inside_their_box_and_margin():
+    from benchmarks.live_view import on_actors
+
+    boxes, size = [[100, 50, 140, 120]], (400, 200)  # margin 4% of 400 px = 16 px
+    assert on_actors((120 / 400, 80 / 200), boxes, size)
+    assert on_actors((155 / 400, 80 / 200), boxes, size)
+    assert not on_actors((160 / 400, 80 / 200), boxes, size)
+    assert not on_actors((120 / 400, 150 / 200), boxes, size)
+
+
+def test_heads_benchmark_times_each_bundle_side_by_side(tiny_bundle):
+    report = run("heads.py", str(tiny_bundle), "models/demo", "--repeats", "8")
+    assert set(report["heads"]) == {str(tiny_bundle), "models/demo"}
+    demo = report["heads"]["models/demo"]
+    assert 0 < demo["median_ms"] <= demo["p90_ms"] and demo["activations"] == [8, 16, 16, 96]
+    assert report["machine"]["cores"] >= 1
