@@ -95,34 +95,92 @@ def order_classes(names: list[str], normal_class: str) -> tuple[str, ...]:
     return (normal_class, *sorted(n for n in names if n != normal_class))
 
 
+def parse_class_map(text: str | None) -> dict[str, str]:
+    """ "noFight=normal,Fight=fight" -> {folder: class}: data sets name their folders their own way."""
+    mapping: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        folder, sep, name = (x.strip() for x in item.partition("="))
+        if not sep or not folder or not name:
+            raise DatasetError(f"class map: expected FOLDER=CLASS, got {item!r}")
+        if folder in mapping:
+            raise DatasetError(f"class map: folder {folder!r} mapped twice")
+        mapping[folder] = name
+    return mapping
+
+
+def class_folders(
+    root: Path, classes: tuple[str, ...], class_map: dict[str, str], subset: bool
+) -> dict[str, list[Path]]:
+    """{class: its folders} under root, by name or through the map; every folder must have a class.
+
+    subset: the model's classes may lack folders (a fight/normal set for a three-class model)."""
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    unknown_map = sorted(set(class_map) - {p.name for p in folders})
+    if unknown_map:
+        raise DatasetError(f"{root}: class map names folder(s) {unknown_map} that are not there")
+    found: dict[str, list[Path]] = {}
+    strangers = []
+    for folder in folders:
+        name = class_map.get(folder.name, folder.name)
+        if name in classes:
+            found.setdefault(name, []).append(folder)
+        else:
+            strangers.append(f"{folder.name}={name}" if folder.name in class_map else folder.name)
+    if strangers:
+        raise DatasetError(
+            f"{root}: folder(s) {strangers} are none of the classes {list(classes)} "
+            "(map each: --class-map FOLDER=CLASS,...)"
+        )
+    missing = [c for c in classes if c not in found]
+    if missing and not subset:
+        raise DatasetError(f"{root}: no folder for class(es) {missing}")
+    return found
+
+
 def index_dataset(
     root: str | Path,
     normal_class: str = "normal",
     min_frames: int = 1,
     classes: tuple[str, ...] | None = None,
+    class_map: dict[str, str] | None = None,
+    subset: bool = False,
 ) -> Dataset:
     """Every readable clip of DIR/<class>/; unreadable or too short clips are skipped and listed.
 
-    classes: the expected order (a model's); default: the folders, normal first.
+    classes: the expected order (a model's); default: the folders (through class_map), normal first.
+    class_map: {folder: class} for folders not named after their class.
+    subset: with classes, folders for only some of them are enough (the normal one and one more).
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: no such data folder")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    names = [p.name for p in folders]
+    class_map = class_map or {}
     if classes is None:
+        names = sorted(
+            {
+                class_map.get(p.name, p.name)
+                for p in root.iterdir()
+                if p.is_dir() and not p.name.startswith(".")
+            }
+        )
         classes = order_classes(names, normal_class)
-    else:
-        missing = [c for c in classes if c not in names]
-        if missing:
-            raise DatasetError(f"{root}: no folder for class(es) {missing}")
     if len(classes) < 2:
         raise DatasetError(f"{root}: one class only ({list(classes)}): a classifier needs two or more")
+    folders = class_folders(root, tuple(classes), class_map, subset)
+    if subset and (normal_class not in folders or len(folders) < 2):
+        raise DatasetError(
+            f"{root}: expected a folder for '{normal_class}' and for at least one other of {list(classes)}"
+        )
     clips, skipped = [], []
     for label, name in enumerate(classes):
-        videos = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        if name not in folders:
+            continue
+        videos = sorted(
+            p for folder in folders[name] for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES
+        )
+        where = ", ".join(str(f) for f in folders[name])
         if not videos:
-            raise DatasetError(f"{root / name}: empty class folder (no video files)")
+            raise DatasetError(f"{where}: empty class folder (no video files)")
         for path in videos:
             try:
                 fps, count, width, height = probe_video(path)
@@ -135,7 +193,7 @@ def index_dataset(
                 continue
             clips.append(Clip(path, label, fps, count, width, height, event, boxes))
         if not any(c.label == label for c in clips):
-            raise DatasetError(f"{root / name}: no usable clip ({len(videos)} skipped)")
+            raise DatasetError(f"{where}: no usable clip ({len(videos)} skipped)")
     for line in skipped:
         logger.warning("%s", line)
     return Dataset(tuple(classes), tuple(clips), tuple(skipped))

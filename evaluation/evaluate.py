@@ -12,7 +12,7 @@ import numpy as np
 
 from evaluation import faithfulness, fidelity
 from evaluation.dataset import Clip, Dataset, clip_windows, read_frames
-from evaluation.scores import classification_report
+from evaluation.scores import classification_report, clip_report
 from streamer.display import maps
 from streamer.inference.bundle import Bundle
 from streamer.inference.frames import to_model_input
@@ -105,20 +105,21 @@ def evaluate_clip(
     tallies: Tallies,
     deletion_windows: int = 1,
     rng: np.random.Generator | None = None,
-) -> tuple[list[int], list[int]]:
-    """Every window of the clip scored; on anomaly clips, each window's CAM (of the true class:
-    what should be seen) against the boxes, and the first `deletion_windows` windows' deletion."""
+) -> np.ndarray | None:
+    """Every window of the clip scored (its probabilities [windows, classes], None without a
+    window); on anomaly clips, each window's CAM (of the true class: what should be seen) against
+    the boxes, and the first `deletion_windows` windows' deletion."""
     m = bundle.manifest
     windows = clip_windows(clip, m.frames, m.sample_fps, hop_seconds)
     if not windows:
-        return [], []
+        return None
     frames = read_frames(clip.path, {f for w in windows for f in w}, size=None)
     activations = clip_activations(bundle, frames)
-    predictions = []
+    probs = []
     label = m.classes[clip.label]
     for n, window in enumerate(windows):
         result = bundle.head(np.stack([activations[f] for f in window]), target=clip.label)
-        predictions.append(int(np.argmax(result.probs)))
+        probs.append(np.asarray(result.probs, np.float64).reshape(-1))
         if clip.label == normal:
             continue
         maps_up = np.stack([maps.upsample(result.cam[k], frames[f].shape[:2]) for k, f in enumerate(window)])
@@ -134,27 +135,35 @@ def evaluate_clip(
                 rng if rng is not None else np.random.default_rng(n),
             )
             tallies.add_deletion(label, deleted)
-    return [clip.label] * len(predictions), predictions
+    return np.stack(probs)
 
 
 def evaluate(
     bundle: Bundle, dataset: Dataset, hop_seconds: float = 0.8, margin: int = 4, deletion_windows: int = 1
 ) -> dict:
-    """Scores of every window of every clip; CAMs explain the true class (what should be seen)."""
+    """Scores of every window of every clip, and of every clip (its windows' mean and max); CAMs
+    explain the true class (what should be seen). The data set may hold a subset of the classes."""
     if tuple(dataset.classes) != tuple(bundle.manifest.classes):
         raise ValueError(
             f"classes: the bundle has {list(bundle.manifest.classes)}, the data set {list(dataset.classes)}"
         )
     normal = bundle.manifest.classes.index(bundle.manifest.normal_class)
     y_true, y_pred, tallies = [], [], Tallies()
+    clip_probs, clip_labels = [], []
     rng = np.random.default_rng(0)  # the random baseline's masks: the same every run
     for i, clip in enumerate(dataset.clips, 1):
-        t, p = evaluate_clip(bundle, clip, hop_seconds, margin, normal, tallies, deletion_windows, rng)
-        y_true += t
-        y_pred += p
+        probs = evaluate_clip(bundle, clip, hop_seconds, margin, normal, tallies, deletion_windows, rng)
+        if probs is not None:
+            y_true += [clip.label] * len(probs)
+            y_pred += probs.argmax(axis=1).tolist()
+            clip_probs.append(probs)
+            clip_labels.append(clip.label)
         if i % 50 == 0:
             logger.info("evaluated %d/%d clips", i, len(dataset.clips))
     report = classification_report(y_true, y_pred, dataset.classes)
+    report["clip_level"] = (
+        clip_report(clip_probs, clip_labels, dataset.classes, normal) if clip_probs else None
+    )
     report["explanation"] = {key: p.summary() for key, p in sorted(tallies.pointing.items())}
     report["faithfulness"] = {key: d.summary() for key, d in sorted(tallies.deletion.items())}
     report["deletion_fraction"] = faithfulness.DROP_AT
@@ -180,6 +189,17 @@ def format_report(report: dict) -> str:
     ]
     for name, row in zip(report["classes"], report["confusion"]):
         lines.append(f"{name:<12}" + "".join(f"{v:>10}" for v in row))
+    clips = report.get("clip_level")
+    if clips:
+        lines += [
+            "",
+            f"clips: {clips['clips']}, accuracy {clips['accuracy_of_mean']:.3f} (a clip is its windows' "
+            "mean); ROC AUC against the normal clips, of each clip's mean and max window probability",
+            format_table(
+                [["class", "clips", "normal clips", "AUC (mean)", "AUC (max)"]]
+                + [[n, a["clips"], a["normal_clips"], a["mean"], a["max"]] for n, a in clips["auc"].items()]
+            ),
+        ]
     if report.get("faithfulness"):
         lines += [
             "",

@@ -35,3 +35,48 @@ def classification_report(y_true, y_pred, classes: tuple[str, ...] | list[str]) 
         "per_class": per_class,
         "confusion": matrix.tolist(),
     }
+
+
+def roc_auc(scores, positive) -> float | None:
+    """Area under the ROC curve: the chance that a random positive scores above a random negative
+    (ties count half; the Mann-Whitney statistic). None without both kinds."""
+    scores, positive = np.asarray(scores, float), np.asarray(positive, bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if not n_pos or not n_neg:
+        return None
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):  # average ranks over ties
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def clip_report(clip_probs: list[np.ndarray], labels: list[int], classes, normal: int) -> dict:
+    """Clip-level scores from each clip's window probabilities [windows, classes]: a clip is what
+    its mean window says; for each anomaly class present, ROC AUC of that class's mean and max
+    window probability, its clips against the normal ones (how well a threshold could separate)."""
+    mean = np.stack([p.mean(axis=0) for p in clip_probs])
+    peak = np.stack([p.max(axis=0) for p in clip_probs])
+    labels = np.asarray(labels)
+    report = {
+        "clips": len(labels),
+        "accuracy_of_mean": round(float((mean.argmax(axis=1) == labels).mean()), 4),
+        "auc": {},
+    }
+    for k, name in enumerate(classes):
+        keep = (labels == k) | (labels == normal)
+        if k == normal or not (labels == k).any() or not (labels == normal).any():
+            continue
+        report["auc"][name] = {
+            "clips": int((labels == k).sum()),
+            "normal_clips": int((labels == normal).sum()),
+            "mean": round(roc_auc(mean[keep, k], labels[keep] == k), 4),
+            "max": round(roc_auc(peak[keep, k], labels[keep] == k), 4),
+        }
+    return report

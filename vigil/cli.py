@@ -201,15 +201,16 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from evaluation.dataset import DatasetError, index_dataset
+    from evaluation.dataset import DatasetError, index_dataset, parse_class_map
     from evaluation.evaluate import evaluate, format_report
     from streamer.inference.bundle import BundleError, open_bundle
     from streamer.inference.providers import parse_providers
 
     try:
+        class_map = parse_class_map(args.class_map)
         bundle = open_bundle(args.bundle, providers=parse_providers(args.providers))
         m = bundle.manifest
-        data = index_dataset(args.data, m.normal_class, classes=m.classes)
+        data = index_dataset(args.data, m.normal_class, classes=m.classes, class_map=class_map, subset=True)
         report = evaluate(
             bundle, data, hop_seconds=args.hop, margin=args.margin, deletion_windows=args.deletion_windows
         )
@@ -457,6 +458,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle", metavar="BUNDLE", help="the bundle directory")
     p.add_argument(
         "--data", required=True, metavar="DIR", help="the data set: DIR/<class>/<clip>.mp4 (+ .json)"
+    )
+    p.add_argument(
+        "--class-map",
+        metavar="MAP",
+        help="folders not named after the bundle's classes, e.g. 'noFight=normal,Fight=fight'; "
+        "the data may hold only some of the classes (normal and one more)",
     )
     p.add_argument("--hop", type=float, default=0.8, metavar="S", help="seconds between windows")
     p.add_argument("--margin", type=int, default=4, metavar="PX", help="pointing-game margin around a box")
