@@ -190,6 +190,10 @@ def cmd_train(args) -> int:
         frame_loss=args.frame_loss,
         box_loss=args.box_loss,
         backbone_from=args.backbone_from,
+        groups=args.groups,
+        group_pattern=args.group_pattern,
+        folds=args.folds,
+        fold=args.fold,
         extra={"command": "vigil " + " ".join(sys.argv[1:])},
     )
     try:
@@ -450,6 +454,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--backbone-from",
         metavar="MODEL",
         help="start the backbone from a trained convRNN's model.keras (same backbone and size)",
+    )
+    grouping = p.add_mutually_exclusive_group()
+    grouping.add_argument(
+        "--groups",
+        metavar="FILE",
+        help="which clips belong together (one source video, camera, day): a heading line per group, "
+        "then 'STEM: ...' lines for its clips; validation then never shares a group with training",
+    )
+    grouping.add_argument(
+        "--group-pattern",
+        metavar="REGEX",
+        help="the same from clip names: the regex's first group (or match) in each file stem",
+    )
+    p.add_argument("--folds", type=int, default=0, metavar="K", help="with groups: K folds of whole groups")
+    p.add_argument(
+        "--fold", type=int, default=0, metavar="I", help="with --folds: validate on fold I (0..K-1)"
     )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.set_defaults(func=cmd_train)

@@ -13,6 +13,7 @@ import numpy as np
 
 from evaluation.dataset import Dataset, DatasetError, clip_windows, index_dataset, split_by_file
 from evaluation.evaluate import evaluate, format_report
+from evaluation.groups import assign_groups, pattern_groups, read_group_file, split_by_group
 from models.convrnn import (
     ATTENTION,
     ATTENTION_LAYER,
@@ -66,6 +67,10 @@ class TrainConfig:
     augment: bool = True
     resume: bool = False
     backbone_from: str | None = None
+    groups: str | None = None  # a group file (evaluation/groups.py)
+    group_pattern: str | None = None
+    folds: int = 0  # with groups: validate on fold `fold` of `folds`
+    fold: int = 0
     steps_per_epoch: int | None = None
     extra: dict = field(default_factory=dict)
 
@@ -93,6 +98,27 @@ def usable_dataset(cfg: TrainConfig) -> Dataset:
         if not any(c.label == label for c in kept):
             raise DatasetError(f"{Path(cfg.data) / name}: no clip long enough for a window")
     return Dataset(data.classes, tuple(kept), tuple(skipped))
+
+
+def split(cfg: TrainConfig, data: Dataset) -> tuple[list, list]:
+    """(train, validation) clips: by group when the data set says which clips belong together
+    (--groups / --group-pattern; --folds for k-fold), else by file."""
+    if not (cfg.groups or cfg.group_pattern):
+        if cfg.folds:
+            raise TrainError("--folds needs --groups or --group-pattern: folds are made of whole groups")
+        return split_by_file(data.clips, cfg.val_fraction, cfg.seed)
+    named = read_group_file(cfg.groups) if cfg.groups else pattern_groups(data.clips, cfg.group_pattern)
+    groups = assign_groups(data.clips, named)
+    train_clips, val_clips = split_by_group(
+        data.clips, groups, cfg.val_fraction, cfg.seed, cfg.fold, cfg.folds, data.classes
+    )
+    logger.info(
+        "split by group: %d groups, %d in validation (%d clips)",
+        len(set(groups)),
+        len({g for c, g in zip(data.clips, groups) if c in val_clips}),
+        len(val_clips),
+    )
+    return train_clips, val_clips
 
 
 def class_weights(labels: list[int], n_classes: int) -> dict[int, float]:
@@ -263,7 +289,7 @@ def train(cfg: TrainConfig) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     data = usable_dataset(cfg)
-    train_clips, val_clips = split_by_file(data.clips, cfg.val_fraction, cfg.seed)
+    train_clips, val_clips = split(cfg, data)
     if not val_clips:
         raise DatasetError(f"{cfg.data}: too few clips for a validation split")
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "classes": list(data.classes)}, indent=2))
@@ -338,6 +364,7 @@ def finish(cfg: TrainConfig, out: Path, data: Dataset, val_clips) -> dict:
     report["epochs"] = len(history.get("loss", []))
     report["best_val_loss"] = min(history.get("val_loss", []), default=None)
     report["command"] = cfg.extra.get("command")
+    report["validation_clips"] = sorted(str(Path(c.path).relative_to(cfg.data)) for c in val_clips)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.txt").write_text(format_report(report) + "\n")
     confusion_png(report["confusion"], report["classes"], out / "confusion.png")
