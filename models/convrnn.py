@@ -20,6 +20,8 @@ POOLINGS = {"avg": layers.GlobalAveragePooling2D, "max": layers.GlobalMaxPooling
 ATTENTION = "attention"
 ATTENTION_LAYER = "frame_attention"
 ATTENTION_UNITS = 16
+# The compact backbone's activations are O(1): below this a change counts quadratically.
+MOTION_SMOOTHING = 0.05
 
 
 def pooled_frame_features(activations, pooling: str, motion: bool, prefix: str = "") -> list:
@@ -32,7 +34,9 @@ def pooled_frame_features(activations, pooling: str, motion: bool, prefix: str =
     if pooling not in (*POOLINGS, ATTENTION):
         raise ValueError(f"pooling: expected one of {sorted((*POOLINGS, ATTENTION))}, got {pooling!r}")
     change = (
-        FrameMotion(squared=pooling == ATTENTION, name=f"{prefix}frame_motion")(activations)
+        FrameMotion(MOTION_SMOOTHING if pooling == ATTENTION else 0.0, name=f"{prefix}frame_motion")(
+            activations
+        )
         if motion
         else None
     )

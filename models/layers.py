@@ -70,27 +70,31 @@ class FrameMotion(keras.layers.Layer):
     standing close together mostly in that change. Computed in the head from cached per-frame
     activations, so the backbone still runs once per frame, and Grad-CAM still flows through it.
 
-    squared: the change's square instead of its size, whose gradient (2 x change) does not flip
-    sign when float noise moves a change across 0. That flip is invisible after max pooling but
-    not after attention, which sends the gradient to every location: with |.| the exported
-    gradients differed from Keras' by 1.5e-2 on random frames. False (|.|) for older models.
+    smoothing > 0: sqrt(change^2 + smoothing^2) - smoothing, a |change| whose gradient does not
+    flip sign when float noise moves a change across 0. That flip is invisible after max pooling
+    but not after attention, which sends the gradient to every location: with a plain |.| the
+    exported gradients differed from Keras' by 1.5e-2 on random frames. (A squared change fixed
+    that too, but let a muzzle flash's large change outweigh everything else in the window.)
+    0 (plain |.|) for older models.
     """
 
-    def __init__(self, squared: bool = False, **kwargs):
+    def __init__(self, smoothing: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        self.squared = bool(squared)
+        self.smoothing = float(smoothing)
 
     def call(self, x):
         change = x[:, 1:] - x[:, :-1]
         # Pad, not concatenate: TF differentiates Concat with ConcatOffset, which ONNX lacks.
         change = ops.pad(change, [[0, 0], [1, 0]] + [[0, 0]] * (len(x.shape) - 2))
-        return change * change if self.squared else ops.abs(change)
+        if not self.smoothing:
+            return ops.abs(change)
+        return ops.sqrt(change * change + self.smoothing**2) - self.smoothing
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "squared": self.squared}
+        return {**super().get_config(), "smoothing": self.smoothing}
 
 
 @keras.saving.register_keras_serializable(package="vigil")

@@ -2,7 +2,8 @@
 
 tf2onnx 1.17 has no handlers for gradient kernels ("ONNX does not store gradients"). A Grad-CAM
 graph needs the ops the head's backward pass produces: an unrolled GRU gives SigmoidGrad, TanhGrad
-and StridedSliceGrad; ReLU dense layers give ReluGrad. Each is a few elementwise ONNX ops.
+and StridedSliceGrad; ReLU dense layers give ReluGrad; the motion head's smooth |change| SqrtGrad.
+Each is a few elementwise ONNX ops.
 Importing this module registers them.
 """
 
@@ -45,6 +46,17 @@ class TanhGrad:
         y, dy = node.input
         y_squared = ctx.make_node("Mul", [y, y]).output[0]
         slope = ctx.make_node("Sub", [_const_like(ctx, node, y, 1.0), y_squared]).output[0]
+        _become_mul(ctx, node, dy, slope)
+
+
+@tf_op("SqrtGrad")
+class SqrtGrad:
+    """SqrtGrad(y, dy) = dy * 0.5 / y, with y = sqrt(x) (the motion head's smooth |change|)."""
+
+    @classmethod
+    def version_1(cls, ctx, node, **kwargs):
+        y, dy = node.input
+        slope = ctx.make_node("Div", [_const_like(ctx, node, y, 0.5), y]).output[0]
         _become_mul(ctx, node, dy, slope)
 
 
