@@ -171,3 +171,18 @@ def test_training_commands_on_the_runtime_install_say_what_to_install(args):
     assert (
         line.startswith(f"vigil {args[0]}: needs the 'train' extra") and "pip install -e '.[train]'" in line
     )
+
+
+def test_explain_with_a_model_that_will_not_load_is_one_line(tiny_bundle, tmp_path):
+    """A bundle whose model.keras this version cannot read (newer, older, damaged) is named."""
+    pytest.importorskip("tensorflow")
+    import shutil
+
+    bundle = shutil.copytree(tiny_bundle, tmp_path / "bundle")
+    (bundle / "model.keras").write_bytes(b"not a zip")
+    video = write_video(tmp_path / "clip.mp4", frames=30)
+    result = vigil("explain", str(bundle), str(video), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("vigil explain: ") and "model.keras: cannot load as a Keras model" in last
+    assert "Traceback" not in result.stderr

@@ -233,6 +233,7 @@ def cmd_explain(args) -> int:
     from evaluation.dataset import DatasetError
     from explain.job import ExplainOptions, format_methods, run_compare_methods, run_explain
     from explain.windows import ExplainError
+    from models.export import ExportError
 
     opts = ExplainOptions(
         bundle=args.bundle,
@@ -256,7 +257,7 @@ def cmd_explain(args) -> int:
             (Path(args.out) / "methods.json").write_text(json.dumps(table, indent=2) + "\n")
             return 0
         result = run_explain(opts)
-    except (ExplainError, DatasetError, ValueError, OSError) as err:
+    except (ExplainError, DatasetError, ExportError, ValueError, OSError) as err:
         print(f"vigil explain: {err}", file=sys.stderr)
         return 1
     print(f"{result['report']}: {result['windows']} window(s) explained, {len(result['files'])} files")
