@@ -176,7 +176,7 @@ def export_like(bundle: Path, backbone: str, workdir: Path) -> Path:
     from models.export import export_bundle
 
     m = read_manifest(bundle)
-    pooling, motion = head_options(bundle)
+    options = head_options(bundle)
     keras.utils.set_random_seed(0)
     size = {"vgg19": 224}.get(backbone, m.input_size[0])
     model = build_convrnn(
@@ -186,20 +186,18 @@ def export_like(bundle: Path, backbone: str, workdir: Path) -> Path:
         classes=m.classes,
         normal_class=m.normal_class,
         sample_fps=m.sample_fps,
-        pooling=pooling,
-        motion=motion,
+        **options,
     )
     return export_bundle(model, workdir / f"bundle-{backbone}", verify=False)
 
 
-def head_options(bundle: Path) -> tuple[str, bool]:
-    """(pooling, motion) of a bundle's head, read from its Keras model."""
+def head_options(bundle: Path) -> dict:
+    """The options of a bundle's head (pooling, motion, readout), read from its Keras model."""
     from models.convrnn import head_options as read_options
     from models.convrnn import split_convrnn
     from models.export import load_model
 
-    options = read_options(split_convrnn(load_model(bundle / "model.keras"))[1])
-    return options["pooling"], options["motion"]
+    return read_options(split_convrnn(load_model(bundle / "model.keras"))[1])
 
 
 # The issue's target: a decision at most this long after the window's newest frame was captured.

@@ -22,6 +22,7 @@ ATTENTION_LAYER = "frame_attention"
 ATTENTION_UNITS = 16
 # The compact backbone's activations are O(1): below this a change counts quadratically.
 MOTION_SMOOTHING = 0.05
+READOUTS = ("last", "mean")
 
 
 def pooled_frame_features(activations, pooling: str, motion: bool, prefix: str = "") -> list:
@@ -72,6 +73,7 @@ def build_head(
     dropout: float,
     pooling: str = "avg",
     motion: bool = False,
+    readout: str = "last",
 ) -> keras.Model:
     """Everything after the backbone, as its own model: the part that runs once per window.
 
@@ -83,7 +85,12 @@ def build_head(
     "attention", learnt weights over each frame's locations (the layer the paper found missing),
     which training can also be told where to put (`vigil train --box-loss`).
     motion: add each frame's change in activations.
+    readout: what the classifier reads of the GRU: "last", its final state (the paper's), or
+    "mean", the mean of its states over the window, so every frame speaks to the decision directly
+    and the evidence cannot all come from one frame the last state remembers.
     """
+    if readout not in READOUTS:
+        raise ValueError(f"readout: expected one of {list(READOUTS)}, got {readout!r}")
     activations = keras.Input(tuple(activation_shape), name="activations")
     pooled = pooled_frame_features(activations, pooling, motion)
     # Actors fill a few percent of a frame, so pooled features barely vary from frame to frame;
@@ -96,7 +103,9 @@ def build_head(
         # the concatenation, up to the rank of the projection.
         change = layers.BatchNormalization(momentum=0.9, name="motion_norm")(pooled[1])
         x = layers.Add(name="frame_features")([x, layers.Dense(x.shape[-1], name="motion_proj")(change)])
-    x = layers.GRU(gru_units, unroll=True, name="gru")(x)
+    x = layers.GRU(gru_units, unroll=True, return_sequences=readout == "mean", name="gru")(x)
+    if readout == "mean":
+        x = layers.GlobalAveragePooling1D(name="gru_mean")(x)
     for i, units in enumerate(dense_units, start=1):
         x = layers.Dense(units, activation="relu", name=f"dense{i}")(x)
         x = layers.Dropout(dropout, name=f"dropout{i}")(x)
@@ -117,6 +126,7 @@ def build_convrnn(
     weights: str | None = None,
     pooling: str = "avg",
     motion: bool = False,
+    readout: str = "last",
 ) -> keras.Model:
     """uint8 BGR windows [B, T, H, W, 3] -> class logits [B, C].
 
@@ -139,6 +149,7 @@ def build_convrnn(
         dropout,
         pooling,
         motion,
+        readout,
     )
     return keras.Model(window, head(activations), name=f"convrnn_{backbone}")
 
@@ -159,14 +170,19 @@ def classifier_of(model: keras.Model) -> Classifier:
 
 
 def head_options(head: keras.Model) -> dict:
-    """{"pooling": "avg" | "max" | "attention", "motion": bool} of a head, read back from the layer
-    names that pooled_frame_features gives: the one place that names them also reads them."""
+    """{"pooling": "avg" | "max" | "attention", "motion": bool, "readout": "last" | "mean"} of a
+    head, read back from the layer names build_head gives: the one place that names them also reads them."""
     pool = head.get_layer("frame_pool")
     if isinstance(pool, AttentionPool):
         pooling = ATTENTION
     else:
         pooling = next(name for name, kind in POOLINGS.items() if isinstance(pool.layer, kind))
-    return {"pooling": pooling, "motion": any(layer.name == "frame_motion" for layer in head.layers)}
+    names = {layer.name for layer in head.layers}
+    return {
+        "pooling": pooling,
+        "motion": "frame_motion" in names,
+        "readout": "mean" if "gru_mean" in names else "last",
+    }
 
 
 def default_cam(head: keras.Model) -> str:

@@ -163,8 +163,9 @@ def test_export_from_keras_file_matches(tiny_bundle, tmp_path):
         ({"pooling": "max", "motion": True}, "hirescam"),
         ({"pooling": "avg", "motion": True}, "gradcam"),
         ({"pooling": "attention", "motion": True}, "hirescam"),
+        ({"pooling": "attention", "motion": True, "readout": "mean"}, "hirescam"),
     ],
-    ids=["max-pooling", "max-motion", "avg-motion", "attention-motion"],
+    ids=["max-pooling", "max-motion", "avg-motion", "attention-motion", "attention-mean-readout"],
 )
 def test_head_variant_exports_and_matches(tmp_path, head, cam):
     """A max- or attention-pooling head carries HiResCAM (Grad-CAM would not show what it read), an

@@ -189,6 +189,7 @@ def cmd_train(args) -> int:
         augment=not args.no_augment,
         frame_loss=args.frame_loss,
         box_loss=args.box_loss,
+        readout=args.readout,
         backbone_from=args.backbone_from,
         groups=args.groups,
         group_pattern=args.group_pattern,
@@ -442,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         help="weight of the per-frame auxiliary loss that trains the backbone directly (0: off)",
+    )
+    p.add_argument(
+        "--readout",
+        choices=("last", "mean"),
+        default="last",
+        help="what the classifier reads of the GRU: its last state, or the mean over the window's frames",
     )
     p.add_argument(
         "--box-loss",

@@ -64,6 +64,7 @@ class TrainConfig:
     motion: bool = False
     frame_loss: float = 0.5
     box_loss: float = 0.0
+    readout: str = "last"
     augment: bool = True
     resume: bool = False
     backbone_from: str | None = None
@@ -245,6 +246,7 @@ def build_or_resume(cfg: TrainConfig, out: Path, classes: tuple[str, ...]) -> tu
         weights=cfg.weights,
         pooling=cfg.pooling,
         motion=cfg.motion,
+        readout=cfg.readout,
     )
     if cfg.backbone_from:
         copy_backbone(cfg.backbone_from, model)
