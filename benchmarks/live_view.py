@@ -108,9 +108,14 @@ def main() -> None:
     parser.add_argument(
         "--bundle", type=Path, default=DEMO, help="the bundle to watch with; default: the demo"
     )
+    parser.add_argument(
+        "--memories",
+        help="comma-separated overlay.heat_memory_s values to compare; default: 0 and the default",
+    )
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args()
-    memories = sorted({0.0, OverlayConfig().heat_memory_s})
+    default = {0.0, OverlayConfig().heat_memory_s}
+    memories = sorted({float(m) for m in args.memories.split(",")} if args.memories else default)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         video = Path(args.video) if args.video else work / "demo.mp4"

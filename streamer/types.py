@@ -30,7 +30,7 @@ class Analysis:
     explained: int  # class the CAMs explain
     decided_at: float  # monotonic time the decision was ready
     walls: tuple[float, ...] = ()  # wall-clock capture times of the frames
-    image: np.ndarray | None = None  # the newest frame as captured: the alert's snapshot
+    images: tuple[np.ndarray, ...] = ()  # the window's frames as captured (the cache holds them anyway)
     activations: np.ndarray | None = None  # [T, h, w, k] of the window: to explain another class
 
     @property
@@ -47,9 +47,22 @@ class Analysis:
         return replace(self, maps=result.cam, explained=index)
 
     @property
+    def evidence(self) -> int:
+        """The window's frame whose map is strongest (the newest on a tie): an alert shows this
+        one. The newest frame alone may carry almost none of the evidence (a muzzle flash two
+        frames before), and its map's faint maximum then lies anywhere."""
+        strength = self.maps.reshape(len(self.maps), -1).max(axis=1)
+        return len(strength) - 1 - int(np.argmax(strength[::-1]))
+
+    @property
+    def evidence_image(self) -> np.ndarray | None:
+        """The evidence frame as captured; None when the frames are not carried."""
+        return self.images[self.evidence] if self.images else None
+
+    @property
     def frame_size(self) -> tuple[int, int]:
-        """(H, W) of the camera's frames; (0, 0) when the frame is not carried."""
-        return (0, 0) if self.image is None else self.image.shape[:2]
+        """(H, W) of the camera's frames; (0, 0) when the frames are not carried."""
+        return (0, 0) if not self.images else self.images[-1].shape[:2]
 
     @property
     def map_scale(self) -> float:

@@ -128,8 +128,41 @@ def analysis_of(camera: str = "gate"):
         1,
         1.5,
         (1_700_000_000.0, 1_700_000_000.2, 1_700_000_000.4),
-        np.full((48, 64, 3), 90, np.uint8),
+        tuple(np.full((48, 64, 3), 90, np.uint8) for _ in range(3)),
     )
+
+
+def test_an_alert_shows_the_frame_with_the_most_evidence_not_merely_the_newest(tmp_path):
+    """A shooting's evidence sits on its muzzle-flash frame; the newest frame's faint map peaks on
+    a bystander. The alert's box, snapshot and record follow the flash frame."""
+    import cv2
+    import numpy as np
+
+    from streamer.alerts.log import AlertRecorder
+    from streamer.alerts.record import build_alert
+    from streamer.config import OverlayConfig
+    from streamer.types import Analysis
+
+    maps = np.zeros((3, 4, 4), np.float32)
+    maps[1, 3, 0] = 1.0  # the flash frame: the shooter, bottom left
+    maps[2, 0, 3] = 0.01  # the newest frame: almost nothing, peaking top right
+    images = [np.full((240, 320, 3), 40 * (k + 1), np.uint8) for k in range(3)]
+    analysis = Analysis(
+        "gate", (7, 8, 9), (1.0, 1.2, 1.4), np.array([0.0, 0.0, 1.0], np.float32), maps, 2, 1.5,
+        (1.7e9, 1.7e9 + 0.2, 1.7e9 + 0.4), tuple(images),
+    )  # fmt: skip
+    classes = ("normal", "fight", "shooting")
+    alert = build_alert(analysis, 2, classes, 1.7e9 + 1)
+    assert alert.record["evidence_frame"] == 8
+    (box,) = [r["box"] for r in alert.record["boxes"]]
+    assert box[0] < 80 and box[3] > 180, box  # bottom left, where the flash frame's map is
+    recorder = AlertRecorder(OverlayConfig(), AlertLog(tmp_path, 10**6, 1), classes, "HiResCAM")
+    recorder.start()
+    recorder.submit(alert)
+    recorder.close()
+    (line,) = [json.loads(x) for x in (tmp_path / LOG_NAME).read_text().splitlines()]
+    picture = cv2.imread(str(tmp_path / line["snapshot"]))
+    assert abs(int(picture[120, 300].mean()) - 80) <= 3  # the flash frame's own pixels (grey 80)
 
 
 def test_the_snapshot_is_on_disk_before_its_line_and_a_full_disk_still_logs_the_alert(tmp_path):
@@ -186,7 +219,7 @@ def test_an_alert_carries_the_map_of_its_own_class_when_another_was_explained(ti
         1,
         0.5,
         (1.7e9, 1.7e9 + 0.2, 1.7e9 + 0.4),
-        frames[-1],
+        tuple(frames),
         window,
     )
     classes = ("normal", "fight", "shooting")
@@ -208,7 +241,8 @@ def test_an_alert_carries_the_map_of_its_own_class_when_another_was_explained(ti
     as_shooting = bundle.head(window, target=2)
     assert alert.label == "shooting" and alert.analysis.explained == 2
     np.testing.assert_allclose(alert.analysis.maps, as_shooting.cam, rtol=1e-5, atol=1e-6)
-    expected = maps.strongest_regions(maps.upsample(as_shooting.cam[-1], (48, 64)))
+    strongest = int(np.argmax(as_shooting.cam.reshape(3, -1).max(axis=1)))
+    expected = maps.strongest_regions(maps.upsample(as_shooting.cam[strongest], (48, 64)))
     assert alert.record["boxes"] == expected and expected
     line = json.loads((tmp_path / LOG_NAME).read_text().splitlines()[0])
     assert line["class"] == "shooting" and line["boxes"] == expected

@@ -78,24 +78,6 @@ def test_an_event_raises_one_alert_while_it_happens_and_normal_raises_none(monit
     assert first < event["end"] + FPS, f"alert long after the {event_class} ended"
 
 
-@pytest.mark.parametrize(
-    "monitored",
-    [
-        "shooting",
-        pytest.param(
-            "fight",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "in this scene the demo model's strongest fight evidence lies just below the "
-                    "fighters' box, "
-                    "not on it: held-out HiResCAM pointing game for fights 0.64, short of issue 3's 0.85"
-                ),
-            ),
-        ),
-    ],
-    indirect=True,
-)
 def test_the_alert_evidence_box_is_on_the_actors(monitored):
     event_class, sidecar, records = monitored
     assert records, f"the {event_class} raised no alert"

@@ -38,9 +38,9 @@ def build_alert(analysis: Analysis, index: int, classes: tuple[str, ...], now_wa
     """The alert's record: when, where, what, how sure, which frames, and the strongest regions of
     the newest frame's map when it explains this class."""
     label = classes[index]
-    regions = []
-    if analysis.explained == index and analysis.image is not None:
-        regions = maps.strongest_regions(maps.upsample(analysis.maps[-1], analysis.frame_size))
+    regions, evidence = [], analysis.evidence
+    if analysis.explained == index and analysis.images:
+        regions = maps.strongest_regions(maps.upsample(analysis.maps[evidence], analysis.frame_size))
     ident = alert_id(analysis, label)
     record = {
         "type": "alert",
@@ -52,6 +52,7 @@ def build_alert(analysis: Analysis, index: int, classes: tuple[str, ...], now_wa
         "window_start_utc": utc(analysis.walls[0]),
         "window_end_utc": utc(analysis.walls[-1]),
         "window_frames": [analysis.seqs[0], analysis.seqs[-1]],
+        "evidence_frame": analysis.seqs[evidence],
         "boxes": regions,
     }
     return Alert(ident, label, record, analysis)
@@ -60,11 +61,12 @@ def build_alert(analysis: Analysis, index: int, classes: tuple[str, ...], now_wa
 def snapshot_picture(
     alert: Alert, classes: tuple[str, ...], map_name: str, config: OverlayConfig
 ) -> np.ndarray:
-    """The decision's newest frame with its own map (heatmap and contours, whatever the guard's
-    keys), the evidence boxes, the panel and the alert banner: what an investigator opens first."""
+    """The window's evidence frame (its strongest map) with that map (heatmap and contours,
+    whatever the guard's keys), the evidence boxes, the panel and the alert banner: what an
+    investigator opens first."""
     a = alert.analysis
-    picture = a.image.copy()
-    drawing.draw_explanation(picture, a.maps[-1], a.map_scale, config)
+    picture = a.evidence_image.copy()
+    drawing.draw_explanation(picture, a.maps[a.evidence], a.map_scale, config)
     drawing.draw_boxes(picture, [tuple(r["box"]) for r in alert.record["boxes"]])
     drawing.draw_panel(
         picture,

@@ -158,7 +158,7 @@ class InferenceWorker(threading.Thread):
                 result.cam_class,
                 time.monotonic(),
                 tuple(f.wall for f in frames),
-                frames[-1].image,
+                tuple(f.image for f in frames),
                 window,
             )
         )
