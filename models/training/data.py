@@ -83,14 +83,14 @@ def window_masks(
 ) -> np.ndarray:
     """[T, gh, gw] masks of the actors' boxes on each frame of the window (zeros where none)."""
     masks = np.zeros((len(window), *grid), np.float32)
+    if augmentation is not None:
+        size = augmentation.size
     for k, f in enumerate(window):
         boxes = (clip.boxes or {}).get(f)
         if boxes:
             if augmentation is not None:
-                boxes, size_k = [augmentation.box(b) for b in boxes], augmentation.size
-            else:
-                size_k = size
-            masks[k] = box_mask(boxes, size_k, grid)
+                boxes = [augmentation.box(b) for b in boxes]
+            masks[k] = box_mask(boxes, size, grid)
     return masks
 
 

@@ -113,10 +113,11 @@ def split(cfg: TrainConfig, data: Dataset) -> tuple[list, list]:
     train_clips, val_clips = split_by_group(
         data.clips, groups, cfg.val_fraction, cfg.seed, cfg.fold, cfg.folds, data.classes
     )
+    validation = {id(c) for c in val_clips}
     logger.info(
         "split by group: %d groups, %d in validation (%d clips)",
         len(set(groups)),
-        len({g for c, g in zip(data.clips, groups) if c in val_clips}),
+        len({g for c, g in zip(data.clips, groups) if id(c) in validation}),
         len(val_clips),
     )
     return train_clips, val_clips
@@ -159,7 +160,7 @@ def training_model(model: keras.Model, frame_loss: bool, box_loss: bool) -> kera
     backbone, head = model.get_layer(TIME_DISTRIBUTED_NAME), split_convrnn(model)[1]
     # A fresh graph from a new input: the layers may already sit in other graphs (convrnn_only's),
     # where their .output would name another call.
-    window = keras.Input(model.input.shape[1:], dtype=model.input.dtype, name="frames")
+    window = fresh_window(model)
     backbone_out = backbone(window)
     outputs = {}
     if box_loss:
@@ -186,8 +187,13 @@ def convrnn_only(model: keras.Model) -> keras.Model:
     except ValueError:
         guided = model.get_layer(GUIDED_HEAD_NAME)
         head = keras.Model(guided.input, guided.output["logits"], name=HEAD_NAME)
-    window = keras.Input(model.input.shape[1:], dtype=model.input.dtype, name="frames")
+    window = fresh_window(model)
     return keras.Model(window, head(backbone(window)), name=model.name)
+
+
+def fresh_window(model: keras.Model) -> keras.KerasTensor:
+    """A new input like the model's, to rebuild a graph from its layers."""
+    return keras.Input(model.input.shape[1:], dtype=model.input.dtype, name="frames")
 
 
 @keras.saving.register_keras_serializable(package="vigil")
