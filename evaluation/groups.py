@@ -86,20 +86,36 @@ def assign_groups(clips: Sequence[Clip], named: dict[str, str]) -> list[str]:
 
 
 def group_folds(clips: Sequence[Clip], groups: list[str], folds: int, seed: int) -> list[list[int]]:
-    """Clip indices of `folds` folds, whole groups each, of about equal size: the largest groups
-    first, each to the fold with the fewest clips so far (ties broken by a seeded shuffle)."""
+    """Clip indices of `folds` folds, whole groups each, balanced in size and in each class: the
+    largest groups first, each to the fold where it leaves the classes least over their fair share
+    (ties: fewest clips, then a seeded shuffle). A fold of one class could not say how well the
+    classes are told apart."""
     members: dict[str, list[int]] = {}
     for i, group in enumerate(groups):
         members.setdefault(group, []).append(i)
     if folds < 2 or folds > len(members):
         raise DatasetError(f"folds: expected 2 to {len(members)} (the number of groups), got {folds}")
+    labels = sorted({c.label for c in clips})
+    share = {label: max(1, sum(c.label == label for c in clips)) / folds for label in labels}
     rng = np.random.default_rng(seed)
     names = list(members)
     rng.shuffle(names)
     names.sort(key=lambda g: -len(members[g]))
     out: list[list[int]] = [[] for _ in range(folds)]
+    counts = [dict.fromkeys(labels, 0) for _ in range(folds)]
     for name in names:
-        min(out, key=len).extend(members[name])
+        adds = {label: sum(clips[i].label == label for i in members[name]) for label in labels}
+
+        best = min(
+            range(folds),
+            key=lambda f, adds=adds: (
+                max((counts[f][label] + n) / share[label] for label, n in adds.items() if n),
+                len(out[f]),
+            ),
+        )
+        out[best].extend(members[name])
+        for label, n in adds.items():
+            counts[best][label] += n
     return [sorted(f) for f in out]
 
 

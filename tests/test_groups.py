@@ -71,6 +71,16 @@ def test_folds_hold_whole_groups_of_about_equal_size():
         group_folds(clips, groups, 11, seed=1)
 
 
+def test_folds_share_out_each_class_when_groups_are_single_class():
+    # Real sources are often all fights or all ordinary scenes: size alone could put two fight
+    # sources in one fold and none in another.
+    clips = [clip(f"c{i:02d}", (i // 3) % 2) for i in range(30)]
+    groups = [f"g{i // 3}" for i in range(30)]  # 10 groups of 3, each one class
+    for seed in range(10):
+        for f in group_folds(clips, groups, 5, seed=seed):
+            assert sorted(clips[i].label for i in f) == [0, 0, 0, 1, 1, 1], seed
+
+
 def test_a_split_that_leaves_a_class_out_is_refused_by_name():
     clips = [clip("a", 0), clip("b", 0), clip("c", 1), clip("d", 1)]
     groups = ["x", "x", "y", "y"]  # each class lives in one group only

@@ -146,3 +146,33 @@ def test_evaluate_command_prints_table_and_json(tiny_data, tmp_path):
         assert d["windows"] > 0 and all(
             d[f"{k}_drop"] <= 1 for k in ("map", "centre", "random")
         )  # 1: all gone
+
+
+def test_keep_last_trains_every_epoch_on_a_falling_rate_and_ships_the_last(tiny_data, tmp_path):
+    # Cross-validation must not let the validation fold choose the epoch it is then scored on.
+    from models.export import load_model
+    from models.training.train import convrnn_only
+
+    run = tmp_path / "run"
+    train(tiny_config(tiny_data, run, epochs=4, patience=1, keep="last"))
+    with open(run / "training_log.csv") as f:
+        rates = [float(row["learning_rate"]) for row in csv.DictReader(f)]
+    assert len(rates) == 4 and rates[0] == pytest.approx(3e-3)
+    assert all(a > b for a, b in zip(rates, rates[1:])), rates
+    assert not (run / "best.keras").exists()
+    shipped = keras.models.load_model(run / "bundle" / "model.keras").get_weights()
+    last = convrnn_only(load_model(run / "last.keras")).get_weights()
+    assert all((a == b).all() for a, b in zip(shipped, last, strict=True))
+
+
+def test_the_train_command_takes_the_hop_and_what_to_keep(tiny_data, tmp_path):
+    from vigil.cli import main
+
+    run = tmp_path / "run"
+    tiny = ["--frames", "3", "--size", "32", "--batch", "4", "--gru-units", "8", "--dense", "16"]
+    args = ["train", "--data", str(tiny_data), "--out", str(run), *tiny, "--epochs", "1"]
+    assert main([*args, "--hop", "0.2", "--windows-per-clip", "9", "--keep", "last"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["hop_seconds"] == 0.2 and config["keep"] == "last"
+    # 1.6 s clips at 10 fps, 3 frames at 5 fps (0.4 s): 6 windows a clip at a 0.2 s hop, 3 at 0.4 s.
+    assert json.loads((run / "report.json").read_text())["windows"] == 6 * 3

@@ -179,11 +179,13 @@ def cmd_train(args) -> int:
         dense_units=tuple(args.dense),
         dropout=args.dropout,
         windows_per_clip=args.windows_per_clip,
+        hop_seconds=args.hop,
         patience=args.patience,
         seed=args.seed,
         weights=args.weights,
         resume=args.resume,
         steps_per_epoch=args.steps_per_epoch,
+        keep=args.keep,
         pooling=args.pooling,
         motion=args.motion,
         augment=not args.no_augment,
@@ -437,6 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also feed the GRU each frame's change in activations (what moved, from the cache)",
     )
+    p.add_argument(
+        "--hop",
+        type=float,
+        default=0.8,
+        metavar="S",
+        help="seconds between a clip's windows (training draws --windows-per-clip of them; validation "
+        "scores them all): shorter gives short clips more windows",
+    )
     p.add_argument("--no-augment", action="store_true", help="no flip/crop/brightness augmentation")
     p.add_argument(
         "--frame-loss",
@@ -478,6 +488,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=0, metavar="K", help="with groups: K folds of whole groups")
     p.add_argument(
         "--fold", type=int, default=0, metavar="I", help="with --folds: validate on fold I (0..K-1)"
+    )
+    p.add_argument(
+        "--keep",
+        choices=("best", "last"),
+        default="best",
+        help="which epoch becomes the bundle: best, the least validation loss (early stopping after "
+        "--patience); last, every --epochs on a cosine learning-rate schedule, so validation never "
+        "picks the model and its score is not flattered (cross-validation)",
     )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.set_defaults(func=cmd_train)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from streamer.inference.bundle import MANIFEST_FILE, open_bundle
 logger = logging.getLogger(__name__)
 
 BEST, LAST, STATE, LOG = "best.keras", "last.keras", "state.json", "training_log.csv"
+KEEP_BEST, KEEP_LAST = "best", "last"
 
 
 class TrainError(Exception):
@@ -73,6 +75,7 @@ class TrainConfig:
     folds: int = 0  # with groups: validate on fold `fold` of `folds`
     fold: int = 0
     steps_per_epoch: int | None = None
+    keep: str = "best"  # best: the epoch with least validation loss; last: a fixed cosine schedule
     extra: dict = field(default_factory=dict)
 
     @property
@@ -288,10 +291,22 @@ def copy_backbone(source: str, model: keras.Model) -> None:
     logger.info("backbone weights from %s", source)
 
 
+def cosine_schedule(learning_rate: float, epochs: int):
+    """Epoch -> learning rate falling from learning_rate towards 0 along half a cosine: the last
+    epoch ends settled, so it can be kept without validation choosing it."""
+
+    def rate(epoch: int, _current: float = 0.0) -> float:
+        return float(learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / max(1, epochs))))
+
+    return rate
+
+
 def train(cfg: TrainConfig) -> dict:
     """Train, keep the best epoch by validation loss, export it, evaluate the bundle, write the report."""
     if cfg.box_loss > 0 and cfg.pooling != ATTENTION:
         raise TrainError(f"--box-loss needs --pooling {ATTENTION}: only attention can be told where to look")
+    if cfg.keep not in (KEEP_BEST, KEEP_LAST):
+        raise TrainError(f"--keep: expected {KEEP_BEST} or {KEEP_LAST}, got {cfg.keep!r}")
     if cfg.backbone_from and not Path(cfg.backbone_from).is_file():
         raise TrainError(f"--backbone-from {cfg.backbone_from}: no such model file")
     out = Path(cfg.out)
@@ -336,13 +351,20 @@ def train(cfg: TrainConfig) -> dict:
         weights,
     )
 
-    monitor = "val_logits_loss" if isinstance(model.output, dict) else "val_loss"
-    callbacks = [
-        keras.callbacks.CSVLogger(str(out / LOG), append=done > 0),
-        keras.callbacks.ModelCheckpoint(str(out / BEST), monitor=monitor, mode="min", save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=cfg.patience),
-        SaveState(out),
-    ]
+    callbacks = []  # the schedule first: it puts the rate in the logs the CSV logger writes
+    if cfg.keep == KEEP_LAST:
+        callbacks.append(
+            keras.callbacks.LearningRateScheduler(cosine_schedule(cfg.learning_rate, cfg.epochs))
+        )
+    callbacks += [keras.callbacks.CSVLogger(str(out / LOG), append=done > 0), SaveState(out)]
+    if cfg.keep != KEEP_LAST:
+        monitor = "val_logits_loss" if isinstance(model.output, dict) else "val_loss"
+        callbacks += [
+            keras.callbacks.ModelCheckpoint(
+                str(out / BEST), monitor=monitor, mode="min", save_best_only=True
+            ),
+            keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=cfg.patience),
+        ]
     if done < cfg.epochs:
         # Class weights travel as per-window sample weights (Keras' class_weight is single-output only).
         model.fit(
@@ -362,7 +384,8 @@ def finish(cfg: TrainConfig, out: Path, data: Dataset, val_clips) -> dict:
     """Export the best checkpoint, evaluate that bundle on the validation clips, write the report."""
     from models.export import load_model
 
-    bundle_dir = export_bundle(convrnn_only(load_model(out / BEST)), out / "bundle")
+    kept = out / (LAST if cfg.keep == KEEP_LAST else BEST)
+    bundle_dir = export_bundle(convrnn_only(load_model(kept)), out / "bundle")
     report = evaluate(
         open_bundle(bundle_dir, providers=("cpu",)),
         Dataset(data.classes, tuple(val_clips), data.skipped),
