@@ -13,6 +13,7 @@ import numpy as np
 from evaluation import faithfulness, fidelity
 from evaluation.dataset import Clip, Dataset, clip_windows, read_frames
 from evaluation.scores import classification_report, clip_report
+from evaluation.sheet import ContactSheet
 from streamer.display import maps
 from streamer.inference.bundle import Bundle
 from streamer.inference.frames import to_model_input
@@ -105,10 +106,11 @@ def evaluate_clip(
     tallies: Tallies,
     deletion_windows: int = 1,
     rng: np.random.Generator | None = None,
+    sheet: ContactSheet | None = None,
 ) -> np.ndarray | None:
     """Every window of the clip scored (its probabilities [windows, classes], None without a
     window); on anomaly clips, each window's CAM (of the true class: what should be seen) against
-    the boxes, and the first `deletion_windows` windows' deletion."""
+    the boxes, and the first `deletion_windows` windows' deletion; with a sheet, the clip's tile."""
     m = bundle.manifest
     windows = clip_windows(clip, m.frames, m.sample_fps, hop_seconds)
     if not windows:
@@ -135,14 +137,22 @@ def evaluate_clip(
                 rng if rng is not None else np.random.default_rng(n),
             )
             tallies.add_deletion(label, deleted)
+    if sheet is not None:
+        sheet.add(clip, frames, windows, activations, np.stack(probs))
     return np.stack(probs)
 
 
 def evaluate(
-    bundle: Bundle, dataset: Dataset, hop_seconds: float = 0.8, margin: int = 4, deletion_windows: int = 1
+    bundle: Bundle,
+    dataset: Dataset,
+    hop_seconds: float = 0.8,
+    margin: int = 4,
+    deletion_windows: int = 1,
+    sheet: ContactSheet | None = None,
 ) -> dict:
     """Scores of every window of every clip, and of every clip (its windows' mean and max); CAMs
-    explain the true class (what should be seen). The data set may hold a subset of the classes."""
+    explain the true class (what should be seen). The data set may hold a subset of the classes.
+    With a sheet, each clip's tile goes to it (evaluation/sheet.py)."""
     if tuple(dataset.classes) != tuple(bundle.manifest.classes):
         raise ValueError(
             f"classes: the bundle has {list(bundle.manifest.classes)}, the data set {list(dataset.classes)}"
@@ -152,7 +162,9 @@ def evaluate(
     clip_probs, clip_labels = [], []
     rng = np.random.default_rng(0)  # the random baseline's masks: the same every run
     for i, clip in enumerate(dataset.clips, 1):
-        probs = evaluate_clip(bundle, clip, hop_seconds, margin, normal, tallies, deletion_windows, rng)
+        probs = evaluate_clip(
+            bundle, clip, hop_seconds, margin, normal, tallies, deletion_windows, rng, sheet
+        )
         if probs is not None:
             y_true += [clip.label] * len(probs)
             y_pred += probs.argmax(axis=1).tolist()

@@ -6,6 +6,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from streamer.display import maps
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -48,11 +50,8 @@ class Analysis:
 
     @property
     def evidence(self) -> int:
-        """The window's frame whose map is strongest (the newest on a tie): an alert shows this
-        one. The newest frame alone may carry almost none of the evidence (a muzzle flash two
-        frames before), and its map's faint maximum then lies anywhere."""
-        strength = self.maps.reshape(len(self.maps), -1).max(axis=1)
-        return len(strength) - 1 - int(np.argmax(strength[::-1]))
+        """The window's frame whose map is strongest: an alert shows this one (maps.strongest_frame)."""
+        return maps.strongest_frame(self.maps)
 
     @property
     def evidence_image(self) -> np.ndarray | None:
@@ -66,6 +65,5 @@ class Analysis:
 
     @property
     def map_scale(self) -> float:
-        """One strength for the whole window, so colours compare across its frames, scaled by the
-        explained class's probability, so a weak decision draws faint maps."""
-        return float(self.maps.max()) / max(float(self.probs[self.explained]), 1e-6)
+        """The window's one colour scale (maps.window_scale)."""
+        return maps.window_scale(self.maps, self.probs[self.explained])

@@ -8,10 +8,11 @@ import shutil
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 
-from evaluation import synth
+from evaluation import sheet, synth
 from evaluation.dataset import DatasetError, index_dataset, parse_class_map
 from evaluation.scores import clip_report, roc_auc
 from tests.conftest import REPO
@@ -80,6 +81,7 @@ def test_evaluate_scores_a_fight_normal_set_with_a_three_class_bundle(fight_set,
     result = subprocess.run(
         command
         + ["--class-map", "noFight=normal,Fight=fight", "--hop", "0.4", "--json", str(out)]
+        + ["--sheet", str(tmp_path / "sheet.png")]
         + ["--providers", "cpu"],
         cwd=REPO,
         capture_output=True,
@@ -93,7 +95,45 @@ def test_evaluate_scores_a_fight_normal_set_with_a_three_class_bundle(fight_set,
     assert clips["clips"] == 6 and set(clips["auc"]) == {"fight"}
     assert 0 <= clips["auc"]["fight"]["mean"] <= 1 and clips["auc"]["fight"]["normal_clips"] == 3
     assert "ROC AUC" in result.stdout and "fight" in report["faithfulness"]
+    assert f"{tmp_path / 'sheet.png'}: 6 clips, each at its evidence frame" in result.stdout
+    assert cv2.imread(str(tmp_path / "sheet.png")).shape == (
+        sheet.TILE_WIDTH * 3 // 4 + sheet.CAPTION_HEIGHT,
+        6 * sheet.TILE_WIDTH,
+        3,
+    )
     refused = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1
     last = refused.stderr.strip().splitlines()[-1]
     assert last.startswith("vigil evaluate: ") and "(map each: --class-map FOLDER=CLASS,...)" in last
+
+
+def caption_colour(tile: np.ndarray) -> tuple[int, int, int]:
+    """The brightest colour of a tile's caption (its text)."""
+    caption = tile[-sheet.CAPTION_HEIGHT :].reshape(-1, 3)
+    return tuple(int(v) for v in caption[caption.sum(axis=1).argmax()])
+
+
+def test_the_contact_sheet_has_a_tile_per_clip_red_where_the_clip_is_wrong(fight_set, tiny_bundle, tmp_path):
+    from evaluation.evaluate import evaluate
+    from streamer.inference.bundle import open_bundle
+
+    bundle = open_bundle(tiny_bundle, providers=("cpu",))
+    data = index_dataset(
+        fight_set, classes=CLASSES, class_map=parse_class_map("noFight=normal,Fight=fight"), subset=True
+    )
+    collected = sheet.ContactSheet(bundle)
+    report = evaluate(bundle, data, hop_seconds=0.4, deletion_windows=0, sheet=collected)
+    assert len(collected.tiles) == 6
+    colours = [caption_colour(t) for _, t in collected.tiles]
+    assert all(c in (sheet.RIGHT, sheet.WRONG) for c in colours), colours
+    wrong = sum(c == sheet.WRONG for c in colours)
+    assert wrong == round(6 * (1 - report["clip_level"]["accuracy_of_mean"]))
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(OSError, match="a-file/sheet.png: could not write the contact sheet"):
+        collected.write(tmp_path / "a-file" / "sheet.png", columns=3)
+    assert (
+        cv2.imread(str(collected.write(tmp_path / "sheet.odd-name", columns=3))).shape[1]
+        == 3 * sheet.TILE_WIDTH
+    )
+    written = cv2.imread(str(collected.write(tmp_path / "sheet.png", columns=4)))
+    assert written.shape[:2] == (2 * (sheet.TILE_WIDTH * 3 // 4 + sheet.CAPTION_HEIGHT), 4 * sheet.TILE_WIDTH)

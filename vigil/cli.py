@@ -210,6 +210,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from evaluation.dataset import DatasetError, index_dataset, parse_class_map
     from evaluation.evaluate import evaluate, format_report
+    from evaluation.sheet import ContactSheet
     from streamer.inference.bundle import BundleError, open_bundle
     from streamer.inference.providers import parse_providers
 
@@ -218,10 +219,18 @@ def cmd_evaluate(args) -> int:
         bundle = open_bundle(args.bundle, providers=parse_providers(args.providers))
         m = bundle.manifest
         data = index_dataset(args.data, m.normal_class, classes=m.classes, class_map=class_map, subset=True)
+        sheet = ContactSheet(bundle) if args.sheet else None
         report = evaluate(
-            bundle, data, hop_seconds=args.hop, margin=args.margin, deletion_windows=args.deletion_windows
+            bundle,
+            data,
+            hop_seconds=args.hop,
+            margin=args.margin,
+            deletion_windows=args.deletion_windows,
+            sheet=sheet,
         )
-    except (BundleError, DatasetError, ValueError) as err:
+        if sheet is not None:
+            print(f"{sheet.write(args.sheet)}: {len(sheet.tiles)} clips, each at its evidence frame")
+    except (BundleError, DatasetError, ValueError, OSError) as err:
         print(f"vigil evaluate: {err}", file=sys.stderr)
         return 1
     print(format_report(report))
@@ -514,6 +523,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", type=float, default=0.8, metavar="S", help="seconds between windows")
     p.add_argument("--margin", type=int, default=4, metavar="PX", help="pointing-game margin around a box")
     p.add_argument("--json", metavar="FILE", help="also write the report as JSON here")
+    p.add_argument(
+        "--sheet",
+        metavar="PNG",
+        help="also write a contact sheet: each clip's most suspicious window at its evidence frame, "
+        "with its map, to judge by eye where the heat lands",
+    )
     p.add_argument(
         "--deletion-windows",
         type=int,

@@ -18,6 +18,20 @@ def normalise(cam_up: np.ndarray, scale: float | None = None) -> np.ndarray:
     return np.clip(cam_up / top, 0.0, 1.0) if top > 0 else np.zeros_like(cam_up)
 
 
+def strongest_frame(window_maps: np.ndarray) -> int:
+    """The index of a window's frame whose map is strongest (the newest on a tie): what an alert
+    shows. The newest frame alone may carry almost none of the evidence (a muzzle flash two frames
+    before), and its map's faint maximum then lies anywhere."""
+    strength = window_maps.reshape(len(window_maps), -1).max(axis=1)
+    return len(strength) - 1 - int(np.argmax(strength[::-1]))
+
+
+def window_scale(window_maps: np.ndarray, probability: float) -> float:
+    """One strength for a whole window, so colours compare across its frames, scaled by the
+    explained class's probability, so a weak decision draws faint maps."""
+    return float(window_maps.max()) / max(float(probability), 1e-6)
+
+
 def level_contours(unit_cam: np.ndarray, levels: tuple[float, ...]) -> list[tuple[float, list[np.ndarray]]]:
     """Outer contours of the CAM at each level (0..1), lowest level first."""
     out = []
