@@ -67,6 +67,7 @@ def test_training_lowers_the_loss_and_writes_report_and_bundle(tiny_data, tmp_pa
         "confusion.png",
         "curves.png",
         "config.json",
+        "validation_sheet.png",
     ):
         assert (run / name).is_file(), name
     assert set(report["per_class"]) == {"normal", "fight", "shooting"}

@@ -15,6 +15,7 @@ import numpy as np
 from evaluation.dataset import Dataset, DatasetError, clip_windows, index_dataset, split_by_file
 from evaluation.evaluate import evaluate, format_report
 from evaluation.groups import assign_groups, pattern_groups, read_group_file, split_by_group
+from evaluation.sheet import ContactSheet
 from models.convrnn import (
     ATTENTION,
     ATTENTION_LAYER,
@@ -35,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 BEST, LAST, STATE, LOG = "best.keras", "last.keras", "state.json", "training_log.csv"
 KEEP_BEST, KEEP_LAST = "best", "last"
+SHEET = "validation_sheet.png"  # each validation clip at its evidence frame, to judge by eye
 
 
 class TrainError(Exception):
@@ -386,11 +388,12 @@ def finish(cfg: TrainConfig, out: Path, data: Dataset, val_clips) -> dict:
 
     kept = out / (LAST if cfg.keep == KEEP_LAST else BEST)
     bundle_dir = export_bundle(convrnn_only(load_model(kept)), out / "bundle")
+    bundle = open_bundle(bundle_dir, providers=("cpu",))
+    sheet = ContactSheet(bundle)
     report = evaluate(
-        open_bundle(bundle_dir, providers=("cpu",)),
-        Dataset(data.classes, tuple(val_clips), data.skipped),
-        cfg.hop_seconds,
+        bundle, Dataset(data.classes, tuple(val_clips), data.skipped), cfg.hop_seconds, sheet=sheet
     )
+    sheet.write(out / SHEET)
     history = {k.replace("logits_", ""): v for k, v in read_history(out / LOG).items()}
     report["epochs"] = len(history.get("loss", []))
     report["best_val_loss"] = min(history.get("val_loss", []), default=None)
