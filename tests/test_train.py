@@ -177,3 +177,19 @@ def test_the_train_command_takes_the_hop_and_what_to_keep(tiny_data, tmp_path):
     assert config["hop_seconds"] == 0.2 and config["keep"] == "last"
     # 1.6 s clips at 10 fps, 3 frames at 5 fps (0.4 s): 6 windows a clip at a 0.2 s hop, 3 at 0.4 s.
     assert json.loads((run / "report.json").read_text())["windows"] == 6 * 3
+
+
+def test_all_clips_trains_on_every_clip_and_ships_without_validation(tiny_data, tmp_path, caplog):
+    from models.training.train import TrainError
+
+    caplog.set_level("INFO")
+    run = tmp_path / "run"
+    report = train(tiny_config(tiny_data, run, epochs=2, keep="last", all_clips=True))
+    assert "15 train clips" in caplog.text and "0 validation clips" in caplog.text
+    assert report["validation"].startswith("none") and report["epochs"] == 2
+    assert not (run / "validation_sheet.png").exists() and not (run / "report.txt").exists()
+    manifest = json.loads((run / "bundle" / "manifest.json").read_text())
+    assert manifest["metrics"]["validation"] == report["validation"]
+    assert open_bundle(run / "bundle", providers=("cpu",)).manifest.classes == ("normal", "fight", "shooting")
+    with pytest.raises(TrainError, match="--all-clips needs --keep last"):
+        train(tiny_config(tiny_data, tmp_path / "r2", all_clips=True))

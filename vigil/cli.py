@@ -186,6 +186,7 @@ def cmd_train(args) -> int:
         resume=args.resume,
         steps_per_epoch=args.steps_per_epoch,
         keep=args.keep,
+        all_clips=args.all_clips,
         pooling=args.pooling,
         motion=args.motion,
         augment=not args.no_augment,
@@ -505,6 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="which epoch becomes the bundle: best, the least validation loss (early stopping after "
         "--patience); last, every --epochs on a cosine learning-rate schedule, so validation never "
         "picks the model and its score is not flattered (cross-validation)",
+    )
+    p.add_argument(
+        "--all-clips",
+        action="store_true",
+        help="train on every clip, validate on none (needs --keep last): the model to ship once a "
+        "k-fold run with the same settings has measured it",
     )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.set_defaults(func=cmd_train)

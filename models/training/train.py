@@ -78,6 +78,7 @@ class TrainConfig:
     fold: int = 0
     steps_per_epoch: int | None = None
     keep: str = "best"  # best: the epoch with least validation loss; last: a fixed cosine schedule
+    all_clips: bool = False  # train on every clip, validate on none (the final model after k-fold)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -233,7 +234,7 @@ def read_history(path: Path) -> dict[str, list[float]]:
         with open(path) as f:
             for row in csv.DictReader(f):
                 for key, value in row.items():
-                    if key != "epoch" and value not in ("", None):
+                    if key != "epoch" and value not in ("", "NA", None):  # NA: Keras' missing value
                         history.setdefault(key, []).append(float(value))
     return history
 
@@ -309,13 +310,18 @@ def train(cfg: TrainConfig) -> dict:
         raise TrainError(f"--box-loss needs --pooling {ATTENTION}: only attention can be told where to look")
     if cfg.keep not in (KEEP_BEST, KEEP_LAST):
         raise TrainError(f"--keep: expected {KEEP_BEST} or {KEEP_LAST}, got {cfg.keep!r}")
+    if cfg.all_clips and (cfg.keep != KEEP_LAST or cfg.folds):
+        raise TrainError(
+            "--all-clips needs --keep last and no --folds: with no validation clips nothing can choose "
+            "an epoch, and the scores come from a k-fold run with the same settings"
+        )
     if cfg.backbone_from and not Path(cfg.backbone_from).is_file():
         raise TrainError(f"--backbone-from {cfg.backbone_from}: no such model file")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     data = usable_dataset(cfg)
-    train_clips, val_clips = split(cfg, data)
-    if not val_clips:
+    train_clips, val_clips = (list(data.clips), []) if cfg.all_clips else split(cfg, data)
+    if not val_clips and not cfg.all_clips:
         raise DatasetError(f"{cfg.data}: too few clips for a validation split")
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "classes": list(data.classes)}, indent=2))
 
@@ -341,8 +347,10 @@ def train(cfg: TrainConfig) -> dict:
         frame_labels=per_frame,
         box_grid=grid,
     )
-    val_data, val_steps = make_dataset(
-        val_clips, cfg.spec, cfg.batch, None, frame_labels=per_frame, box_grid=grid
+    val_data, val_steps = (
+        make_dataset(val_clips, cfg.spec, cfg.batch, None, frame_labels=per_frame, box_grid=grid)
+        if val_clips
+        else (None, None)
     )
     logger.info(
         "%d train clips (%d windows/epoch), %d validation clips (%d windows); class weights %s",
@@ -383,32 +391,43 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def finish(cfg: TrainConfig, out: Path, data: Dataset, val_clips) -> dict:
-    """Export the best checkpoint, evaluate that bundle on the validation clips, write the report."""
+    """Export the kept checkpoint, evaluate that bundle on the validation clips (if any), write the report."""
     from models.export import load_model
 
     kept = out / (LAST if cfg.keep == KEEP_LAST else BEST)
     bundle_dir = export_bundle(convrnn_only(load_model(kept)), out / "bundle")
-    bundle = open_bundle(bundle_dir, providers=("cpu",))
-    sheet = ContactSheet(bundle)
-    report = evaluate(
-        bundle, Dataset(data.classes, tuple(val_clips), data.skipped), cfg.hop_seconds, sheet=sheet
-    )
-    sheet.write(out / SHEET)
     history = {k.replace("logits_", ""): v for k, v in read_history(out / LOG).items()}
+    if val_clips:
+        report = validation_report(bundle_dir, out, data, val_clips, cfg.hop_seconds)
+        keys = ("accuracy", "windows", "per_class", "confusion", "explanation", "epochs", "command")
+    else:
+        report = {"classes": list(data.classes), "validation": "none: trained on every clip (--all-clips)"}
+        keys = ("validation", "epochs", "command")
     report["epochs"] = len(history.get("loss", []))
     report["best_val_loss"] = min(history.get("val_loss", []), default=None)
     report["command"] = cfg.extra.get("command")
     report["validation_clips"] = sorted(str(Path(c.path).relative_to(cfg.data)) for c in val_clips)
     (out / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "report.txt").write_text(format_report(report) + "\n")
-    confusion_png(report["confusion"], report["classes"], out / "confusion.png")
     curves_png(history, out / "curves.png")
     manifest_path = bundle_dir / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text())
-    manifest["metrics"] = {
-        k: report[k]
-        for k in ("accuracy", "windows", "per_class", "confusion", "explanation", "epochs", "command")
-    }
+    manifest["metrics"] = {k: report[k] for k in keys}
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    print(format_report(report))
+    if val_clips:
+        (out / "report.txt").write_text(format_report(report) + "\n")
+        confusion_png(report["confusion"], report["classes"], out / "confusion.png")
+        print(format_report(report))
+    else:
+        print(
+            f"{bundle_dir}: trained on all {len(data.clips)} clips, {report['epochs']} epochs; no validation"
+        )
+    return report
+
+
+def validation_report(bundle_dir: Path, out: Path, data: Dataset, val_clips, hop_seconds: float) -> dict:
+    """The exported bundle scored on the validation clips, and their contact sheet written."""
+    bundle = open_bundle(bundle_dir, providers=("cpu",))
+    sheet = ContactSheet(bundle)
+    report = evaluate(bundle, Dataset(data.classes, tuple(val_clips), data.skipped), hop_seconds, sheet=sheet)
+    sheet.write(out / SHEET)
     return report
