@@ -159,7 +159,7 @@ def evaluate(
         )
     normal = bundle.manifest.classes.index(bundle.manifest.normal_class)
     y_true, y_pred, tallies = [], [], Tallies()
-    clip_probs, clip_labels = [], []
+    clip_probs, clip_labels, clip_names = [], [], []
     rng = np.random.default_rng(0)  # the random baseline's masks: the same every run
     for i, clip in enumerate(dataset.clips, 1):
         probs = evaluate_clip(
@@ -170,17 +170,29 @@ def evaluate(
             y_pred += probs.argmax(axis=1).tolist()
             clip_probs.append(probs)
             clip_labels.append(clip.label)
+            clip_names.append(clip.path.name)
         if i % 50 == 0:
             logger.info("evaluated %d/%d clips", i, len(dataset.clips))
     report = classification_report(y_true, y_pred, dataset.classes)
     report["clip_level"] = (
         clip_report(clip_probs, clip_labels, dataset.classes, normal) if clip_probs else None
     )
+    if clip_probs:  # each clip's scores: for pooling folds and for looking at the mistakes
+        report["clip_level"]["per_clip"] = [
+            {
+                "clip": name,
+                "label": dataset.classes[label],
+                "mean": [round(float(v), 4) for v in probs.mean(axis=0)],
+                "max": [round(float(v), 4) for v in probs.max(axis=0)],
+            }
+            for name, label, probs in zip(clip_names, clip_labels, clip_probs)
+        ]
     report["explanation"] = {key: p.summary() for key, p in sorted(tallies.pointing.items())}
     report["faithfulness"] = {key: d.summary() for key, d in sorted(tallies.deletion.items())}
     report["deletion_fraction"] = faithfulness.DROP_AT
     report["margin_px"] = margin
     report["cam"] = bundle.manifest.cam_label
+    report["normal_class"] = bundle.manifest.normal_class
     report["skipped"] = list(dataset.skipped)
     return report
 

@@ -60,13 +60,15 @@ def roc_auc(scores, positive) -> float | None:
 def clip_report(clip_probs: list[np.ndarray], labels: list[int], classes, normal: int) -> dict:
     """Clip-level scores from each clip's window probabilities [windows, classes]: a clip is what
     its mean window says; for each anomaly class present, ROC AUC of that class's mean and max
-    window probability, its clips against the normal ones (how well a threshold could separate)."""
+    window probability, its clips against the normal ones (how well a threshold could separate);
+    per-class precision, recall and F1 and the confusion matrix of the clips' decisions."""
     mean = np.stack([p.mean(axis=0) for p in clip_probs])
     peak = np.stack([p.max(axis=0) for p in clip_probs])
     labels = np.asarray(labels)
     report = {
         "clips": len(labels),
         "accuracy_of_mean": round(float((mean.argmax(axis=1) == labels).mean()), 4),
+        "classification": classification_report(labels, mean.argmax(axis=1), classes),
         "auc": {},
     }
     for k, name in enumerate(classes):

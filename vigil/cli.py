@@ -240,6 +240,20 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_folds(args) -> int:
+    from evaluation.folds import FoldsError, format_summary, summarise
+
+    try:
+        summary = summarise(args.runs)
+    except FoldsError as err:
+        print(f"vigil folds: {err}", file=sys.stderr)
+        return 1
+    print(format_summary(summary))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
 def cmd_explain(args) -> int:
     if needs_train_extra("explain"):
         return 1
@@ -515,6 +529,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.set_defaults(func=cmd_train)
+
+    p = command(
+        "folds",
+        "a k-fold run as one: each score's mean and spread over the folds, and every held-out clip pooled",
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="the folds' run folders (vigil train --out)")
+    p.add_argument("--json", metavar="FILE", help="also write the summary as JSON here")
+    p.set_defaults(func=cmd_folds)
 
     p = command("evaluate", "score a bundle on a labelled data set (runtime only)")
     p.add_argument("bundle", metavar="BUNDLE", help="the bundle directory")
