@@ -1,0 +1,53 @@
+"""The committed real-footage model (`models/real`): it opens with the runtime alone, its model card's
+cross-validated numbers are what its fold reports say, and on real footage of ordinary street life
+it stays quiet."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from evaluation.dataset import clip_windows, open_clip, read_frames
+from evaluation.evaluate import clip_activations
+from evaluation.folds import per_fold, pooled
+from streamer.inference.bundle import open_bundle
+from tests.conftest import FOOTAGE, REPO
+
+REAL = REPO / "models" / "real"
+
+
+def test_it_opens_with_the_runtime_as_a_fight_normal_model_at_10_fps():
+    bundle = open_bundle(REAL, providers=("cpu",))
+    m = bundle.manifest
+    assert m.classes == ("normal", "fight") and m.normal_class == "normal"
+    assert m.sample_fps == 10.0 and m.frames == 8 and m.cam_label == "HiResCAM"
+
+
+def test_the_cards_cross_validated_numbers_are_the_fold_reports():
+    folds = json.loads((REAL / "training" / "folds.json").read_text())
+    summary = json.loads((REAL / "training" / "crossval.json").read_text())
+    assert summary["pooled"] == pooled(folds)
+    assert summary["per_fold"] == per_fold(folds)
+    held_out = [c for f in folds for c in f["validation_clips"]]
+    assert len(held_out) == len(set(held_out)) == 197  # every clip judged once
+    card = (REAL / "README.md").read_text()
+    p = summary["pooled"]
+    assert f"**{p['accuracy']:.3f}**" in card and f"**{p['auc']['fight']:.3f}**" in card
+    assert f"normal {p['confusion'][0][0]} / {p['confusion'][0][1]}" in card
+    assert f"fight {p['confusion'][1][0]} / {p['confusion'][1][1]}" in card
+
+
+@pytest.mark.skipif(not FOOTAGE.is_file(), reason="the shared street footage is not beside the checkout")
+def test_ordinary_street_life_gets_no_window_near_an_alert():
+    bundle = open_bundle(REAL, providers=("cpu",))
+    m = bundle.manifest
+    clip = open_clip(FOOTAGE)
+    windows = clip_windows(clip, m.frames, m.sample_fps, 0.4)
+    frames = read_frames(FOOTAGE, {f for w in windows for f in w}, size=None)
+    activations = clip_activations(bundle, frames)
+    fight = m.classes.index("fight")
+    probs = np.array([bundle.head(np.stack([activations[f] for f in w])).probs[fight] for w in windows])
+    assert len(probs) > 150
+    assert probs.max() < 0.5, f"window {np.argmax(probs)}: {probs.max():.2f}"  # the alert threshold is 0.7
