@@ -193,3 +193,24 @@ def test_all_clips_trains_on_every_clip_and_ships_without_validation(tiny_data, 
     assert open_bundle(run / "bundle", providers=("cpu",)).manifest.classes == ("normal", "fight", "shooting")
     with pytest.raises(TrainError, match="--all-clips needs --keep last"):
         train(tiny_config(tiny_data, tmp_path / "r2", all_clips=True))
+
+
+def test_also_train_clips_join_the_training_side_only(tiny_data, tmp_path, caplog):
+    import shutil
+
+    from evaluation.dataset import DatasetError
+
+    extra = tmp_path / "extra"
+    synth.make_dataset(extra, 2, seed=9, spec=synth.ClipSpec(width=64, height=48, fps=10.0, seconds=1.6))
+    shutil.rmtree(extra / "shooting")  # a subset of the data's classes is enough
+    caplog.set_level("INFO")
+    run = tmp_path / "run"
+    report = train(tiny_config(tiny_data, run, epochs=1, also_train=str(extra)))
+    assert "--also-train" in caplog.text and ": 4 clips on the training side" in caplog.text
+    assert "16 train clips" in caplog.text  # 12 of the data's 15 and the 4 extra
+    assert len(report["validation_clips"]) == 3
+    assert all((tiny_data / c).is_file() for c in report["validation_clips"])
+    (extra / "riot").mkdir()
+    shutil.copy(next((extra / "fight").glob("*.mp4")), extra / "riot")
+    with pytest.raises(DatasetError, match=r"folder\(s\) \['riot'\] are none of the classes"):
+        train(tiny_config(tiny_data, tmp_path / "r2", epochs=1, also_train=str(extra)))

@@ -187,6 +187,7 @@ def cmd_train(args) -> int:
         steps_per_epoch=args.steps_per_epoch,
         keep=args.keep,
         all_clips=args.all_clips,
+        also_train=args.also_train,
         pooling=args.pooling,
         motion=args.motion,
         augment=not args.no_augment,
@@ -520,6 +521,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="which epoch becomes the bundle: best, the least validation loss (early stopping after "
         "--patience); last, every --epochs on a cosine learning-rate schedule, so validation never "
         "picks the model and its score is not flattered (cross-validation)",
+    )
+    p.add_argument(
+        "--also-train",
+        metavar="DIR",
+        help="a second class-per-folder data set (e.g. vigil synth's clips, with boxes for --box-loss) "
+        "whose clips join the training side only: validation and its scores stay --data's",
     )
     p.add_argument(
         "--all-clips",

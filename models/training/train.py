@@ -79,6 +79,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     keep: str = "best"  # best: the epoch with least validation loss; last: a fixed cosine schedule
     all_clips: bool = False  # train on every clip, validate on none (the final model after k-fold)
+    also_train: str | None = None  # a second data set whose clips join the training side only
     extra: dict = field(default_factory=dict)
 
     @property
@@ -105,6 +106,17 @@ def usable_dataset(cfg: TrainConfig) -> Dataset:
         if not any(c.label == label for c in kept):
             raise DatasetError(f"{Path(cfg.data) / name}: no clip long enough for a window")
     return Dataset(data.classes, tuple(kept), tuple(skipped))
+
+
+def training_extra(cfg: TrainConfig, classes: tuple[str, ...]) -> list:
+    """--also-train's clips (its folders a subset of the data's classes), too-short ones dropped:
+    they join every split's training side, never its validation, so the scores stay the data's."""
+    if not cfg.also_train:
+        return []
+    extra = index_dataset(cfg.also_train, cfg.normal_class, classes=classes, subset=True)
+    kept = [c for c in extra.clips if clip_windows(c, cfg.frames, cfg.sample_fps, cfg.hop_seconds)]
+    logger.info("--also-train %s: %d clips on the training side", cfg.also_train, len(kept))
+    return kept
 
 
 def split(cfg: TrainConfig, data: Dataset) -> tuple[list, list]:
@@ -321,6 +333,7 @@ def train(cfg: TrainConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     data = usable_dataset(cfg)
     train_clips, val_clips = (list(data.clips), []) if cfg.all_clips else split(cfg, data)
+    train_clips += training_extra(cfg, data.classes)
     if not val_clips and not cfg.all_clips:
         raise DatasetError(f"{cfg.data}: too few clips for a validation split")
     (out / "config.json").write_text(json.dumps({**asdict(cfg), "classes": list(data.classes)}, indent=2))
