@@ -12,7 +12,7 @@ import numpy as np
 
 from evaluation import faithfulness, fidelity
 from evaluation.dataset import Clip, Dataset, clip_windows, read_frames
-from evaluation.scores import classification_report, clip_report
+from evaluation.scores import classification_report, clip_report, format_classification
 from evaluation.sheet import ContactSheet
 from streamer.display import maps
 from streamer.inference.bundle import Bundle
@@ -202,17 +202,8 @@ def format_report(report: dict) -> str:
     lines = [
         f"accuracy {report['accuracy']:.3f} over {report['windows']} windows",
         "",
-        f"{'class':<12}{'precision':>10}{'recall':>10}{'f1':>8}{'support':>9}",
+        *format_classification(report),
     ]
-    for name, s in report["per_class"].items():
-        lines.append(f"{name:<12}{s['precision']:>10.3f}{s['recall']:>10.3f}{s['f1']:>8.3f}{s['support']:>9}")
-    lines += [
-        "",
-        "confusion (rows: true, columns: predicted)",
-        " " * 12 + "".join(f"{c[:9]:>10}" for c in report["classes"]),
-    ]
-    for name, row in zip(report["classes"], report["confusion"]):
-        lines.append(f"{name:<12}" + "".join(f"{v:>10}" for v in row))
     clips = report.get("clip_level")
     if clips:
         lines += [

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.scores import classification_report, roc_auc
+from evaluation.scores import classification_report, format_classification, roc_auc
 
 
 class FoldsError(ValueError):
@@ -111,16 +111,8 @@ def format_summary(summary: dict) -> str:
         "",
         f"pooled: {p['clips']} held-out clips, accuracy {p['accuracy']:.3f}, "
         + ", ".join(f"{n} AUC {a:.3f}" for n, a in p["auc"].items()),
-        f"{'class':<12}{'precision':>10}{'recall':>10}{'f1':>8}{'clips':>7}",
-    ]
-    for name, s in p["per_class"].items():
-        lines.append(f"{name:<12}{s['precision']:>10.3f}{s['recall']:>10.3f}{s['f1']:>8.3f}{s['support']:>7}")
-    lines += [
         "",
-        "confusion (rows: true, columns: predicted)",
-        " " * 12 + "".join(f"{c:>10}" for c in p["classes"]),
+        *format_classification(p, count="clips"),
     ]
-    for name, row in zip(p["classes"], p["confusion"]):
-        lines.append(f"{name:<12}" + "".join(f"{v:>10}" for v in row))
     lines += ["", f"wrong ({len(p['wrong'])}): " + " ".join(p["wrong"])]
     return "\n".join(lines)

@@ -82,3 +82,19 @@ def clip_report(clip_probs: list[np.ndarray], labels: list[int], classes, normal
             "max": round(roc_auc(peak[keep, k], labels[keep] == k), 4),
         }
     return report
+
+
+def format_classification(report: dict, count: str = "support") -> list[str]:
+    """Text lines of a classification report: P/R/F1 per class (with its `count` column), then the
+    confusion matrix; the one layout of `vigil evaluate`, `vigil train` and `vigil folds`."""
+    lines = [f"{'class':<12}{'precision':>10}{'recall':>10}{'f1':>8}{count:>9}"]
+    for name, s in report["per_class"].items():
+        lines.append(f"{name:<12}{s['precision']:>10.3f}{s['recall']:>10.3f}{s['f1']:>8.3f}{s['support']:>9}")
+    lines += [
+        "",
+        "confusion (rows: true, columns: predicted)",
+        " " * 12 + "".join(f"{c[:9]:>10}" for c in report["classes"]),
+    ]
+    for name, row in zip(report["classes"], report["confusion"]):
+        lines.append(f"{name:<12}" + "".join(f"{v:>10}" for v in row))
+    return lines
