@@ -11,7 +11,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# The runtime only: numpy, OpenCV, onnxruntime-gpu, prometheus-client. No TensorFlow.
+# The runtime only: numpy, OpenCV, onnxruntime-gpu, prometheus-client, paho-mqtt. No TensorFlow.
 venv-runtime: $(BIN)/python
 	$(BIN)/pip install -q -e .
 

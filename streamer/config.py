@@ -14,11 +14,15 @@ from urllib.parse import quote
 
 from streamer.redact import redact_url
 
-CAMERA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Camera and sink names: they name files, metric labels and MQTT topics.
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MQTT_TOPIC = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 # `{VIGIL_DOOR_PASSWORD}` in a camera source is taken from the environment (systemd reads it from a
 # root-only EnvironmentFile), so the config file holds no password. Only VIGIL_ names: a config
 # must not be able to pull arbitrary variables of the service's environment into a URL.
 SECRET_PLACEHOLDER = re.compile(r"\{(VIGIL_[A-Z0-9_]+)\}")
+# Keys whose values are never shown, not even in an error about their type.
+SECRET_KEYS = ("password", "secret")
 
 
 class ConfigError(Exception):
@@ -104,6 +108,54 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    """An MQTT broker (Home Assistant, Frigate-style topics). Secrets may be `{VIGIL_...}`."""
+
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = field(default=1883, metadata=_range(1, 65535))
+    client_id: str = "vigil"
+    topic_prefix: str = "vigil"
+    username: str = ""
+    password: str = ""
+    tls: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    qos: int = field(default=1, metadata=_range(1, 2))
+    keepalive_s: int = field(default=30, metadata=_range(5, 3600))
+    snapshots: bool = True
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    node_id: str = "vigil"
+    publish_timeout_s: float = field(default=5.0, metadata=_range(0.1, 600))
+    retry_min_s: float = field(default=0.5, metadata=_range(0.01, 3600))
+    retry_max_s: float = field(default=30.0, metadata=_range(0.01, 86_400))
+    queue_max: int = field(default=10_000, metadata=_range(1, 10_000_000))
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """An HTTP endpoint that gets every alert's messages as signed JSON POSTs."""
+
+    name: str
+    url: str
+    secret: str = ""
+    enabled: bool = True
+    timeout_s: float = field(default=5.0, metadata=_range(0.1, 600))
+    snapshot: bool = False
+    retry_min_s: float = field(default=0.5, metadata=_range(0.01, 3600))
+    retry_max_s: float = field(default=60.0, metadata=_range(0.01, 86_400))
+    queue_max: int = field(default=10_000, metadata=_range(1, 10_000_000))
+
+
+@dataclass(frozen=True)
+class SinksConfig:
+    mqtt: MqttConfig = MqttConfig()
+    webhooks: tuple[WebhookConfig, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = ModelConfig()
     inference: InferenceConfig = InferenceConfig()
@@ -112,6 +164,7 @@ class Config:
     alerts: AlertsConfig = AlertsConfig()
     overlay: OverlayConfig = OverlayConfig()
     metrics: MetricsConfig = MetricsConfig()
+    sinks: SinksConfig = SinksConfig()
     base_dir: str = field(default=".", metadata={"internal": True})
 
     def resolve(self, relative: str) -> Path:
@@ -127,8 +180,10 @@ def _type_name(value) -> str:
 
 
 def _shown(value, key: str) -> str:
+    if key.endswith(SECRET_KEYS):
+        return "(hidden)"
     text = repr(value)
-    return redact_url(text) if key.endswith("source") else text
+    return redact_url(text) if key.endswith(("source", "url")) else text
 
 
 def _fail(key: str, expected: str, value) -> typing.NoReturn:
@@ -194,7 +249,7 @@ def _check_cross_fields(config: Config) -> None:
     names = set()
     for i, camera in enumerate(config.cameras):
         key = f"cameras[{i}].name"
-        if not CAMERA_NAME.match(camera.name):
+        if not NAME.match(camera.name):
             raise ConfigError(f"{key}: expected letters, digits, '_' or '-' (1-64), got {camera.name!r}")
         if camera.name in names:
             raise ConfigError(f"{key}: expected a unique camera name, got {camera.name!r} twice")
@@ -215,10 +270,60 @@ def _check_cross_fields(config: Config) -> None:
     levels = config.overlay.contour_levels
     if list(levels) != sorted(set(levels)):
         raise ConfigError(f"overlay.contour_levels: expected strictly increasing levels, got {list(levels)}")
+    _check_mqtt(config.sinks.mqtt)
+    _check_webhooks(config.sinks.webhooks)
 
 
-def substitute_secrets(source: str, key: str, environ: dict[str, str] | None = None) -> str:
-    """`{VIGIL_X}` -> the variable's value, percent-encoded: any character of a password works."""
+def _check_retry(key: str, low: float, high: float) -> None:
+    if low > high:
+        raise ConfigError(f"{key}.retry_min_s: expected <= {key}.retry_max_s ({high}), got {low}")
+
+
+def _check_mqtt(mqtt: MqttConfig) -> None:
+    key = "sinks.mqtt"
+    _check_retry(key, mqtt.retry_min_s, mqtt.retry_max_s)
+    for name in ("topic_prefix", "discovery_prefix"):
+        topic = getattr(mqtt, name)
+        if not MQTT_TOPIC.match(topic):
+            raise ConfigError(
+                f"{key}.{name}: expected a topic of letters, digits, '_', '-' and inner '/', got {topic!r}"
+            )
+    if not NAME.match(mqtt.node_id):
+        raise ConfigError(f"{key}.node_id: expected letters, digits, '_' or '-' (1-64), got {mqtt.node_id!r}")
+    if not mqtt.host.strip() or not mqtt.client_id.strip():
+        raise ConfigError(f"{key}: expected a host and a client_id, got {mqtt.host!r} and {mqtt.client_id!r}")
+    if bool(mqtt.cert_file) != bool(mqtt.key_file):
+        raise ConfigError(f"{key}.cert_file: expected cert_file and key_file together, got only one")
+    if (mqtt.ca_file or mqtt.cert_file) and not mqtt.tls:
+        raise ConfigError(f"{key}.tls: expected true when ca_file or cert_file is set, got false")
+
+
+def _check_webhooks(webhooks: tuple[WebhookConfig, ...]) -> None:
+    names = {"mqtt"}
+    for i, hook in enumerate(webhooks):
+        key = f"sinks.webhooks[{i}]"
+        if not NAME.match(hook.name):
+            raise ConfigError(f"{key}.name: expected letters, digits, '_' or '-' (1-64), got {hook.name!r}")
+        if hook.name in names:
+            raise ConfigError(f"{key}.name: expected a unique sink name (not 'mqtt'), got {hook.name!r}")
+        names.add(hook.name)
+        if not hook.url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"{key}.url: expected an http:// or https:// URL, got {_shown(hook.url, 'url')}"
+            )
+        if hook.enabled and not hook.secret:
+            raise ConfigError(
+                f"{key}.secret: expected a shared secret to sign each POST with (say "
+                "\"{VIGIL_WEBHOOK_SECRET}\"), got ''"
+            )
+        _check_retry(key, hook.retry_min_s, hook.retry_max_s)
+
+
+def substitute_secrets(
+    source: str, key: str, environ: dict[str, str] | None = None, in_url: bool = True
+) -> str:
+    """`{VIGIL_X}` -> the variable's value; percent-encoded in a URL, so any character of a password
+    works there."""
     environ = os.environ if environ is None else environ
 
     def value(match: re.Match) -> str:
@@ -228,7 +333,7 @@ def substitute_secrets(source: str, key: str, environ: dict[str, str] | None = N
                 f"{key}: environment variable {name} is not set (for a service: put it in "
                 "/etc/vigil/credentials, see README)"
             )
-        return quote(environ[name], safe="")
+        return quote(environ[name], safe="") if in_url else environ[name]
 
     return SECRET_PLACEHOLDER.sub(value, source)
 
@@ -238,14 +343,41 @@ def _is_file_source(source: str) -> bool:
 
 
 def _with_sources_resolved(config: Config) -> Config:
-    """Secrets substituted into camera URLs; camera files taken from the config file's folder."""
+    """Secrets substituted into camera URLs and sink settings; files taken from the config file's
+    folder."""
     cameras = []
     for i, camera in enumerate(config.cameras):
         source = substitute_secrets(camera.source, f"cameras[{i}].source")
         if _is_file_source(source):
             source = str(config.resolve(source))
         cameras.append(replace(camera, source=source))
-    return replace(config, cameras=tuple(cameras))
+    return replace(config, cameras=tuple(cameras), sinks=_sinks_resolved(config))
+
+
+def _sinks_resolved(config: Config) -> SinksConfig:
+    mqtt = config.sinks.mqtt
+    if mqtt.enabled:
+        mqtt = replace(
+            mqtt,
+            username=substitute_secrets(mqtt.username, "sinks.mqtt.username", in_url=False),
+            password=substitute_secrets(mqtt.password, "sinks.mqtt.password", in_url=False),
+            **{
+                name: str(config.resolve(getattr(mqtt, name)))
+                for name in ("ca_file", "cert_file", "key_file")
+                if getattr(mqtt, name)
+            },
+        )
+    webhooks = tuple(
+        replace(
+            hook,
+            url=substitute_secrets(hook.url, f"sinks.webhooks[{i}].url"),
+            secret=substitute_secrets(hook.secret, f"sinks.webhooks[{i}].secret", in_url=False),
+        )
+        if hook.enabled
+        else hook
+        for i, hook in enumerate(config.sinks.webhooks)
+    )
+    return SinksConfig(mqtt, webhooks)
 
 
 def parse_config(data: dict, base_dir: str | Path = ".") -> Config:

@@ -4,6 +4,7 @@ compositor are given to measure with (their *Measures protocols)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,7 +56,14 @@ class Metrics:
     draw_seconds: Histogram
     frames_shown: Counter
     heat_jump: Histogram
+    sink_delivered_total: Counter
+    sink_failed_total: Counter
+    sink_dropped: Gauge
+    sink_queued: Gauge
+    sink_up: Gauge
+    sink_since_success: Gauge
     last_peak: dict = field(default_factory=dict)  # camera -> the heat's previous peak, for the jump
+    sink_last_success: dict = field(default_factory=dict)  # sink -> monotonic time of its last delivery
 
     # ------------------------------------------------------------ capture (CaptureMeasures)
     def frame_captured(self, camera: str) -> None:
@@ -105,6 +113,30 @@ class Metrics:
         if peak and previous:
             self.heat_jump.observe(float(np.hypot(peak[0] - previous[0], peak[1] - previous[1]) / np.sqrt(2)))
         self.last_peak[camera] = peak
+
+    # ------------------------------------------------------------ alert sinks (SinkWorker)
+    def sink_started(self, sink: str, spool) -> None:
+        """A sink's series, its queue read live, and the clock of its last success started now."""
+        started = time.monotonic()
+        self.sink_last_success[sink] = started
+        self.sink_delivered_total.labels(sink)
+        self.sink_failed_total.labels(sink)
+        self.sink_up.labels(sink).set(0)
+        self.sink_queued.labels(sink).set_function(lambda: len(spool))
+        self.sink_dropped.labels(sink).set_function(lambda: spool.dropped)
+        self.sink_since_success.labels(sink).set_function(
+            lambda: time.monotonic() - self.sink_last_success[sink]
+        )
+
+    def sink_delivered(self, sink: str) -> None:
+        self.sink_delivered_total.labels(sink).inc()
+        self.sink_last_success[sink] = time.monotonic()
+
+    def sink_failed(self, sink: str) -> None:
+        self.sink_failed_total.labels(sink).inc()
+
+    def sink_state(self, sink: str, up: bool) -> None:
+        self.sink_up.labels(sink).set(1 if up else 0)
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
@@ -164,6 +196,27 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             "vigil_overlay_draw_seconds",
             "Drawing one displayed frame: its map, panel, tile",
             buckets=DRAW_BUCKETS,
+            registry=r,
+        ),
+        sink_delivered_total=Counter(
+            "vigil_sink_delivered_total", "Messages a sink acknowledged", ["sink"], registry=r
+        ),
+        sink_failed_total=Counter(
+            "vigil_sink_failed_total", "Delivery attempts that failed (each is retried)", ["sink"], registry=r
+        ),
+        # Read from the queue: a gauge (dropped since this start), so not named _total.
+        sink_dropped=Gauge(
+            "vigil_sink_dropped_messages",
+            "Messages dropped since start because a sink's queue was full or a queued file was unreadable",
+            ["sink"],
+            registry=r,
+        ),
+        sink_queued=Gauge("vigil_sink_queued_messages", "Messages waiting for a sink", ["sink"], registry=r),
+        sink_up=Gauge("vigil_sink_up", "1 while a sink takes messages", ["sink"], registry=r),
+        sink_since_success=Gauge(
+            "vigil_sink_seconds_since_success",
+            "Seconds since a sink last took a message (or since start)",
+            ["sink"],
             registry=r,
         ),
     )

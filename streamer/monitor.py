@@ -25,6 +25,7 @@ from streamer.inference.bundle import Bundle, open_bundle
 from streamer.inference.worker import InferenceWorker
 from streamer.metrics import Metrics, build_metrics, zero_known_series
 from streamer.preflight import check_startable
+from streamer.sinks.fanout import Sinks
 from streamer.types import Analysis
 
 logger = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Monitor:
     alerting: Alerting
     decisions: Decisions
     alert_dir: Path
+    sinks: Sinks
 
     def observe(self, callback: Callable[[Analysis], None]) -> None:
         """Call `callback` with every decision (on the inference thread; keep it quick)."""
@@ -71,6 +73,7 @@ class Monitor:
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        self.sinks.start()
         for thread in (*self.captures, self.worker, self.compositor, self.recorder):
             thread.start()
 
@@ -93,7 +96,8 @@ class Monitor:
 
     def shutdown(self) -> None:
         """Stop every thread (capture first, then inference, then the compositor), each with a
-        timeout; then the alert log, after the compositor has finished (and so logged) its clips."""
+        timeout; then the alert log, after the compositor has finished (and so logged) its clips and
+        every open event has ended; last the sinks, given a moment to deliver what is queued."""
         self.stop.set()
         deadline = time.monotonic() + 1.5
         for thread in (*self.captures, self.worker, self.compositor):
@@ -104,7 +108,9 @@ class Monitor:
             logger.warning("threads still running at shutdown (daemon, left behind): %s", ", ".join(alive))
         if self.compositor.is_alive():
             self.compositor.close()
+        self.alerting.end_all()
         self.recorder.close()
+        self.sinks.close()
 
 
 def camera_status(captures: list[CaptureThread]) -> Callable[[str], str]:
@@ -148,7 +154,9 @@ def build_monitor(
         logger.warning(
             "alerts: %s is an unfinished clip of an earlier run (stopped by force)", unfinished.name
         )
-    recorder = AlertRecorder(config.overlay, log, m.classes, m.cam_label)
+    anomalies = [c for c in m.classes if c != m.normal_class]
+    sinks = Sinks(config.sinks, alert_dir, [c.name for c in cameras], anomalies, metrics)
+    recorder = AlertRecorder(config.overlay, log, m.classes, m.cam_label, publish=sinks.publish)
 
     analysis_rings = {c.name: FrameRing(config.capture.ring_size, "analysis_ring") for c in cameras}
     display_rings = {c.name: FrameRing(max(config.capture.ring_size, 128), "display_ring") for c in cameras}
@@ -200,6 +208,7 @@ def build_monitor(
         alerting,
         decisions,
         alert_dir,
+        sinks,
     )
 
 

@@ -90,9 +90,21 @@ def check_outputs(config: Config) -> None:
         )
 
 
+def check_sinks(config: Config) -> None:
+    """TLS files that are not there fail here, not later as a broker that never connects."""
+    mqtt = config.sinks.mqtt
+    if not mqtt.enabled:
+        return
+    for name in ("ca_file", "cert_file", "key_file"):
+        path = getattr(mqtt, name)
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"sinks.mqtt.{name}: expected a readable file, got {path!r}")
+
+
 def check_startable(config: Config) -> None:
     """Raise the ConfigError `vigil run` would stop on: no camera, a camera file or URL that can
-    never work, a missing or damaged bundle, folders it cannot write."""
+    never work, a missing or damaged bundle, folders it cannot write, TLS files it cannot read."""
     check_cameras(config)
     check_bundle(config)
     check_outputs(config)
+    check_sinks(config)

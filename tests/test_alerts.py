@@ -15,6 +15,7 @@ import pytest
 from streamer.alerts.log import LOG_NAME, AlertLog
 from streamer.alerts.policy import AlertPolicy
 from streamer.config import AlertsConfig, ConfigError
+from testbed.alerts import analysis_of
 from tests.conftest import REPO
 
 CLASSES = ("normal", "fight", "shooting")
@@ -110,26 +111,6 @@ def test_kill_9_leaves_only_whole_lines(tmp_path):
     records = [json.loads(line) for line in lines[:-1]]
     assert len(records) > 10
     assert [r["i"] for r in records] == list(range(len(records)))
-
-
-def analysis_of(camera: str = "gate"):
-    import numpy as np
-
-    from streamer.types import Analysis
-
-    maps = np.zeros((3, 4, 4), np.float32)
-    maps[-1, 1, 2] = 1.0
-    return Analysis(
-        camera,
-        (7, 8, 9),
-        (1.0, 1.2, 1.4),
-        np.array([0.1, 0.8, 0.1], np.float32),
-        maps,
-        1,
-        1.5,
-        (1_700_000_000.0, 1_700_000_000.2, 1_700_000_000.4),
-        tuple(np.full((48, 64, 3), 90, np.uint8) for _ in range(3)),
-    )
 
 
 def test_an_alert_shows_the_frame_with_the_most_evidence_not_merely_the_newest(tmp_path):

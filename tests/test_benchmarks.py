@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -222,3 +223,13 @@ def test_heads_benchmark_times_each_bundle_side_by_side(tiny_bundle):
     demo = report["heads"]["models/demo"]
     assert 0 < demo["median_ms"] <= demo["p90_ms"] and demo["activations"] == [8, 16, 16, 96]
     assert report["machine"]["cores"] >= 1
+
+
+@pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs mosquitto (apt install mosquitto)")
+def test_sinks_benchmark_reports_delivery_latency_and_an_outage_with_nothing_missing():
+    report = run("sinks", "--alerts", "40", "--rate", "40", "--down", "0.5")
+    for sink in ("mqtt", "webhook_multipart"):
+        steady = report["steady"][sink]
+        assert steady["n"] == 40 and steady["missing"] == 0 and 0 < steady["p50_ms"] <= steady["p95_ms"]
+    outage = report["broker_killed"]
+    assert outage["missing"] == 0 and outage["alerts_logged_while_down"] >= 1

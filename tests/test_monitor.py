@@ -174,6 +174,8 @@ def to_toml(data: dict) -> str:
             return str(v).lower()
         if isinstance(v, dict):
             return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
         return json.dumps(v)
 
     lines = []

@@ -1,6 +1,7 @@
 """From a decided window to raised alerts: the policy says which classes fire, then each alert's
 record (its evidence from its own class's map) goes to the log's thread (snapshot, then line) and
-its clip to the compositor."""
+its clip to the compositor. An alert opens an event, which ends when its class no longer holds
+(k of n) on that camera, when the same class fires again, or when the monitor stops."""
 
 from __future__ import annotations
 
@@ -37,10 +38,17 @@ class Alerting:
         self.recorder, self.start_clip, self.count = recorder, start_clip, count
         self.head = head  # Bundle.head: the map of an alert's own class when another was explained
         self.raised = 0
+        self.open_events: dict[tuple[str, int], str] = {}  # (camera, class index) -> its alert's id
 
     def decide(self, analysis: Analysis) -> list[Alert]:
         alerts = []
-        for index in self.policy.update(analysis.camera, analysis.probs, analysis.decided_at):
+        fired = self.policy.update(analysis.camera, analysis.probs, analysis.decided_at)
+        for key in [k for k in self.open_events if k[0] == analysis.camera]:
+            if key[1] in fired:
+                self._end(key, "raised again")
+            elif not self.policy.holding(*key):
+                self._end(key, "calm")
+        for index in fired:
             own = analysis.explained_as(index, self.head) if self.head is not None else analysis
             alert = build_alert(own, index, self.classes, time.time())
             self.recorder.submit(alert)
@@ -54,5 +62,14 @@ class Alerting:
             )
             self.count(analysis.camera, alert.label)
             self.raised += 1
+            self.open_events[(analysis.camera, index)] = alert.id
             alerts.append(alert)
         return alerts
+
+    def end_all(self, reason: str = "monitor stopped") -> None:
+        for key in list(self.open_events):
+            self._end(key, reason)
+
+    def _end(self, key: tuple[str, int], reason: str) -> None:
+        alert_id = self.open_events.pop(key)
+        self.recorder.event_ended(alert_id, key[0], self.classes[key[1]], reason)

@@ -1,10 +1,13 @@
 """The alert log: a thread that writes each alert's snapshot, then its line, in order, and never
 loses a line nor names a file that is not there.
 
-The log holds two kinds of line, joined by "id":
+The log holds three kinds of line, joined by "id":
 - "alert": written as soon as the snapshot (the decision's newest frame with its own map) is on
   disk; names that snapshot. The clip is still being recorded (post-roll), so it is not named.
 - "clip": written once the clip is finished and renamed to its final name; names it.
+- "end": the alert's class has calmed down on that camera (or the monitor stopped): the event is
+  over.
+Each line, once written, is handed to the alert sinks (MQTT, webhooks), which queue it on disk.
 A clip being recorded is `<id>.recording.mp4`: after `kill -9` only such files can be unfinished,
 and no line names them.
 """
@@ -17,6 +20,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -104,14 +108,37 @@ class AlertRecorder(threading.Thread):
 
     _CLOSE = object()
 
-    def __init__(self, config: OverlayConfig, log: AlertLog, classes: tuple[str, ...], map_name: str):
+    def __init__(
+        self,
+        config: OverlayConfig,
+        log: AlertLog,
+        classes: tuple[str, ...],
+        map_name: str,
+        publish: Callable[[dict], None] | None = None,
+    ):
         super().__init__(name="alerts", daemon=True)
         self.log, self.classes, self.map_name, self.config = log, classes, map_name, config
         self.directory = log.directory
+        self.publish = publish  # Sinks.publish: each line, once logged
         self._queue: queue.Queue = queue.Queue()  # unbounded: alerts are rare, and none may be lost
 
     def submit(self, alert: Alert) -> None:
         self._queue.put(("alert", alert))
+
+    def event_ended(self, alert_id: str, camera: str, label: str, reason: str) -> None:
+        self._queue.put(
+            (
+                "end",
+                {
+                    "type": "end",
+                    "id": alert_id,
+                    "time_utc": utc(time.time()),
+                    "camera": camera,
+                    "class": label,
+                    "reason": reason,
+                },
+            )
+        )
 
     def clip_finished(self, alert_id: str, camera: str, label: str, clip: Path, frames: int) -> None:
         self._queue.put(
@@ -136,7 +163,7 @@ class AlertRecorder(threading.Thread):
                 return
             kind, payload = item
             try:
-                self._write_alert(payload) if kind == "alert" else self.log.append(payload)
+                self._logged(self._write_alert(payload) if kind == "alert" else self._append(payload))
             except OSError as err:  # a full disk must not end the monitor; the next alert tries again
                 logger.error(
                     "alert log: cannot write %s %s: %s",
@@ -145,8 +172,17 @@ class AlertRecorder(threading.Thread):
                     err,
                 )
 
-    def _write_alert(self, alert: Alert) -> None:
-        record = dict(alert.record)
+    def _append(self, record: dict) -> dict:
+        self.log.append(record)
+        return record
+
+    def _logged(self, record: dict) -> None:
+        """A sink never stands between two log lines: publishing only queues the line on disk."""
+        if self.publish is not None:
+            self.publish(record)
+
+    def _write_alert(self, alert: Alert) -> dict:
+        record = {**alert.record, "cam": self.map_name}
         snapshot = self.directory / f"{alert.id}.jpg"
         try:
             ok, jpeg = cv2.imencode(".jpg", snapshot_picture(alert, self.classes, self.map_name, self.config))
@@ -162,6 +198,7 @@ class AlertRecorder(threading.Thread):
         logger.warning(
             "%s: ALERT %s (%.2f): %s", alert.analysis.camera, alert.label, record["score"], record["snapshot"]
         )
+        return record
 
     def close(self, timeout: float = 5.0) -> None:
         """Write what is queued, then close the log."""

@@ -40,3 +40,8 @@ class AlertPolicy:
                 self.last_fired[key] = now
                 fired.append(i)
         return fired
+
+    def holding(self, camera: str, index: int) -> bool:
+        """Whether the class still reaches its threshold in k of the last n windows: an event
+        lasts as long as this holds."""
+        return sum(self.history.get((camera, index), ())) >= self.k
