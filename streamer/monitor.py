@@ -157,6 +157,8 @@ def build_monitor(
     anomalies = [c for c in m.classes if c != m.normal_class]
     sinks = Sinks(config.sinks, alert_dir, [c.name for c in cameras], anomalies, metrics)
     recorder = AlertRecorder(config.overlay, log, m.classes, m.cam_label, publish=sinks.publish)
+    for event in log.open_events():  # a run killed mid-event: its end is said now, so none stays open
+        recorder.event_ended(event["id"], event["camera"], event["class"], "monitor restarted")
 
     analysis_rings = {c.name: FrameRing(config.capture.ring_size, "analysis_ring") for c in cameras}
     display_rings = {c.name: FrameRing(max(config.capture.ring_size, 128), "display_ring") for c in cameras}

@@ -92,7 +92,13 @@ class Subscriber:
     """A persistent-session subscriber to '#' (QoS 1) that keeps every message with its arrival
     time; reconnects on its own while the broker is away."""
 
-    def __init__(self, port: int, topics: tuple[str, ...] = ("#",), client_id: str = "test-subscriber"):
+    def __init__(
+        self,
+        port: int,
+        topics: tuple[str, ...] = ("#",),
+        client_id: str = "test-subscriber",
+        auth: tuple[str, str] | None = None,
+    ):
         self.messages: list[Received] = []
         self.connected = threading.Event()
         self._lock = threading.RLock()  # conditions may read it again
@@ -103,6 +109,8 @@ class Subscriber:
             protocol=mqtt.MQTTv311,
         )
         self.client.reconnect_delay_set(1, 1)
+        if auth:
+            self.client.username_pw_set(*auth)
         self.client.on_connect = lambda c, *_: (
             [c.subscribe(t, qos=1) for t in topics],
             self.connected.set(),

@@ -227,3 +227,36 @@ def test_an_alert_carries_the_map_of_its_own_class_when_another_was_explained(ti
     assert alert.record["boxes"] == expected and expected
     line = json.loads((tmp_path / LOG_NAME).read_text().splitlines()[0])
     assert line["class"] == "shooting" and line["boxes"] == expected
+
+
+def test_an_event_left_open_by_a_killed_run_is_ended_when_the_monitor_starts_again(tiny_bundle, tmp_path):
+    """kill -9 mid-event leaves an alert line with no end: the next start ends it, once, saying why."""
+    import threading
+
+    from streamer.config import parse_config
+    from streamer.monitor import build_monitor
+    from tests.test_monitor import config_dict
+
+    alert_dir = tmp_path / "alerts"
+    log = AlertLog(alert_dir, 10**6, 1)
+    for line in (
+        {"type": "alert", "id": "a1", "camera": "street", "class": "fight"},
+        {"type": "end", "id": "a1", "camera": "street", "class": "fight", "reason": "calm"},
+        {"type": "alert", "id": "a2", "camera": "street", "class": "shooting"},
+    ):
+        log.append(line)
+    log.close()
+    with open(alert_dir / LOG_NAME, "a") as torn:
+        torn.write('{"type":"alert","id":"a3","cam')  # the write kill -9 cut
+    clip = tmp_path / "missing-is-fine.mp4"
+    clip.write_bytes(b"")
+    config = parse_config(config_dict(tiny_bundle, [{"name": "street", "source": str(clip)}], tmp_path))
+    assert [e["id"] for e in AlertLog(alert_dir, 10**6, 1).open_events()] == ["a2"]
+    for _ in range(2):  # started twice: ended once
+        monitor = build_monitor(config, threading.Event())
+        monitor.start()
+        monitor.shutdown()
+    lines = (alert_dir / LOG_NAME).read_text().splitlines()
+    assert lines[3] == '{"type":"alert","id":"a3","cam'  # the fragment stays alone on its line
+    ends = [json.loads(x) for x in lines[4:]]
+    assert [(e["type"], e["id"], e["reason"]) for e in ends] == [("end", "a2", "monitor restarted")]

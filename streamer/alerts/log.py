@@ -44,6 +44,17 @@ class AlertLog:
         self.max_bytes, self.backups = max_bytes, backups
         self._lock = threading.Lock()
         self._fd = self._open()
+        self._end_torn_line()
+
+    def _end_torn_line(self) -> None:
+        """A last line cut short (power loss, a full disk) is closed, so the next line starts a line
+        of its own instead of being glued to the fragment."""
+        if os.fstat(self._fd).st_size == 0:
+            return
+        with open(self.path, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                os.write(self._fd, b"\n")
 
     def _open(self) -> int:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -68,6 +79,26 @@ class AlertLog:
         if self.backups == 0:
             self.path.unlink(missing_ok=True)
         self._fd = self._open()
+
+    def open_events(self) -> list[dict]:
+        """Alert lines of the current file with no "end" line: events a run stopped by force left
+        open. Torn or foreign lines are skipped."""
+        opened: dict[str, dict] = {}
+        try:
+            text = self.path.read_text(errors="replace")
+        except OSError:
+            return []
+        for raw in text.splitlines():
+            try:
+                line = json.loads(raw)
+                kind, ident = line["type"], line["id"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if kind == "alert":
+                opened[ident] = line
+            elif kind == "end":
+                opened.pop(ident, None)
+        return list(opened.values())
 
     def close(self) -> None:
         with self._lock:

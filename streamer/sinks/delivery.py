@@ -22,6 +22,7 @@ class DeliveryError(Exception):
 class Sink(Protocol):
     name: str
     timeout_s: float  # the longest one delivery may take
+    keeps_state: bool  # holds per-camera states that a restart resets (MQTT's retained topics)
 
     def open(self) -> None:
         """Start connecting (in the background: never raises, never blocks for long)."""

@@ -35,7 +35,8 @@ class Sinks:
 
     def start(self) -> None:
         """No event is open at start: every state is reset first (after what is still queued)."""
-        self._put(reset_message(self.cameras, self.classes))
+        reset = reset_message(self.cameras, self.classes)
+        self._put(reset, [w for w in self.workers if w.sink.keeps_state])
         for worker in self.workers:
             worker.start()
 
@@ -43,8 +44,8 @@ class Sinks:
         """Called with every line of the alert log, once it is written."""
         self._put(event_message(line))
 
-    def _put(self, message: dict) -> None:
-        for worker in self.workers:
+    def _put(self, message: dict, workers: list[SinkWorker] | None = None) -> None:
+        for worker in self.workers if workers is None else workers:
             try:
                 worker.spool.put(message)
             except OSError as err:

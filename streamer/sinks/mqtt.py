@@ -28,6 +28,7 @@ ONLINE, OFFLINE = "online", "offline"
 
 class MqttSink:
     name = "mqtt"
+    keeps_state = True
 
     def __init__(self, config: MqttConfig, cameras: list[str], classes: list[str], alert_dir: Path):
         self.config, self.cameras, self.classes, self.alert_dir = config, cameras, classes, alert_dir

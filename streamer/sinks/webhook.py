@@ -64,6 +64,8 @@ def split_credentials(url: str) -> tuple[str, dict[str, str]]:
 
 
 class WebhookSink:
+    keeps_state = False  # an endpoint is told events only
+
     def __init__(self, config: WebhookConfig, alert_dir: Path):
         self.config, self.alert_dir = config, alert_dir
         self.name, self.timeout_s = config.name, config.timeout_s
@@ -74,8 +76,6 @@ class WebhookSink:
         """Nothing to hold open: each message is its own request."""
 
     def deliver(self, message: dict) -> None:
-        if message["type"] == "reset":
-            return  # an endpoint holds no state to clear
         body, content_type = self.body(message)
         request = urllib.request.Request(
             self.url,
