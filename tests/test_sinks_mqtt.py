@@ -40,6 +40,17 @@ def mqtt_sinks(port: int, alert_dir, cameras=("gate",), metrics=None, **override
     )
 
 
+def logging_to_mqtt(port: int, alert_dir, metrics) -> tuple[Sinks, AlertRecorder]:
+    """The real alert log's thread handing each line to an MQTT sink, both started."""
+    sinks = mqtt_sinks(port, alert_dir, metrics=metrics)
+    recorder = AlertRecorder(
+        OverlayConfig(), AlertLog(alert_dir, 10**6, 1), CLASSES, "HiResCAM", sinks.publish
+    )
+    sinks.start()
+    recorder.start()
+    return sinks, recorder
+
+
 def events(subscriber: Subscriber, kind: str = "new") -> list[dict]:
     found = [json.loads(m.payload) for m in subscriber.on("vigil/events")]
     return [e for e in found if e["type"] == kind]
@@ -51,14 +62,8 @@ def log_lines(directory) -> list[dict]:
 
 def test_every_topic_and_payload_of_an_event_from_alert_to_end(broker, tmp_path):
     subscriber = Subscriber(broker.port)
-    alert_dir = tmp_path / "alerts"
-    metrics = build_metrics()
-    sinks = mqtt_sinks(broker.port, alert_dir, metrics=metrics)
-    recorder = AlertRecorder(
-        OverlayConfig(), AlertLog(alert_dir, 10**6, 1), CLASSES, "HiResCAM", sinks.publish
-    )
-    sinks.start()
-    recorder.start()
+    alert_dir, metrics = tmp_path / "alerts", build_metrics()
+    sinks, recorder = logging_to_mqtt(broker.port, alert_dir, metrics)
     alert = build_alert(analysis_of("gate"), 1, CLASSES, 1_700_000_001.0)
     recorder.submit(alert)
     recorder.clip_finished(alert.id, "gate", "fight", alert_dir / f"{alert.id}.mp4", 12)
@@ -155,14 +160,8 @@ def test_a_monitor_killed_leaves_its_last_will_offline(broker, tmp_path):
 
 def test_broker_killed_during_an_alert_storm_every_logged_alert_arrives_after(broker, tmp_path):
     subscriber = Subscriber(broker.port)
-    alert_dir = tmp_path / "alerts"
-    metrics = build_metrics()
-    sinks = mqtt_sinks(broker.port, alert_dir, metrics=metrics)
-    recorder = AlertRecorder(
-        OverlayConfig(), AlertLog(alert_dir, 10**6, 1), CLASSES, "HiResCAM", sinks.publish
-    )
-    sinks.start()
-    recorder.start()
+    alert_dir, metrics = tmp_path / "alerts", build_metrics()
+    sinks, recorder = logging_to_mqtt(broker.port, alert_dir, metrics)
     for i in range(60):
         recorder.submit(build_alert(analysis_of(f"cam{i}"), 1 + i % 2, CLASSES, 1_700_000_001.0 + i))
         if i == 20:

@@ -73,19 +73,17 @@ class Recorder:
         self.lines.append(("end", alert_id, reason))
 
 
+def alerting_into(recorder: Recorder, config: AlertsConfig, folder) -> Alerting:
+    return Alerting(
+        config, ("normal", "fight", "shooting"), "normal", folder, recorder, lambda *a: None, lambda *a: None
+    )
+
+
 def test_an_event_lasts_while_its_class_holds_k_of_n_and_ends_once(tmp_path):
     from testbed.alerts import analysis_of
 
     recorder = Recorder()
-    alerting = Alerting(
-        AlertsConfig(threshold=0.5, k=2, n=3, cooldown_s=100),
-        ("normal", "fight", "shooting"),
-        "normal",
-        tmp_path,
-        recorder,
-        lambda *a: None,
-        lambda *a: None,
-    )
+    alerting = alerting_into(recorder, AlertsConfig(threshold=0.5, k=2, n=3, cooldown_s=100), tmp_path)
     base = analysis_of("gate")
     fight = [0.9, 0.9, 0.9, 0.2, 0.9, 0.2, 0.2, 0.9, 0.9]
     for i, p in enumerate(fight):
@@ -105,15 +103,7 @@ def test_an_event_still_open_at_a_stop_or_raised_again_is_ended_with_why(tmp_pat
     from testbed.alerts import analysis_of
 
     recorder = Recorder()
-    alerting = Alerting(
-        AlertsConfig(threshold=0.5, k=1, n=1, cooldown_s=0),
-        ("normal", "fight", "shooting"),
-        "normal",
-        tmp_path,
-        recorder,
-        lambda *a: None,
-        lambda *a: None,
-    )
+    alerting = alerting_into(recorder, AlertsConfig(threshold=0.5, k=1, n=1, cooldown_s=0), tmp_path)
     base = analysis_of("gate")
     for i in range(2):
         alerting.decide(base.__class__(**{**base.__dict__, "decided_at": float(i)}))
