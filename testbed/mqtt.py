@@ -23,15 +23,43 @@ def mosquitto_available() -> bool:
     return shutil.which("mosquitto") is not None
 
 
+@dataclass(frozen=True)
+class TestCertificates:
+    """A throwaway CA and a server certificate for 127.0.0.1 signed by it."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_certificates(folder: Path) -> TestCertificates:
+    """With the openssl command (Debian's `openssl`): a CA, then a key and certificate for 127.0.0.1."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = folder / "ca.pem", folder / "ca.key"
+    cert, key, request = folder / "server.pem", folder / "server.key", folder / "server.csr"
+    (folder / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for command in (
+        f"req -x509 -newkey rsa:2048 -nodes -keyout {ca_key} -out {ca} -days 2 -subj /CN=VigilTestCA",
+        f"req -newkey rsa:2048 -nodes -keyout {key} -out {request} -subj /CN=127.0.0.1",
+        f"x509 -req -in {request} -CA {ca} -CAkey {ca_key} -CAcreateserial -out {cert} -days 2 "
+        f"-extfile {folder / 'san.cnf'}",
+    ):
+        subprocess.run(["openssl", *command.split()], check=True, capture_output=True)
+    return TestCertificates(ca, cert, key)
+
+
 class Broker:
     """mosquitto on a fixed port of its own; kill() and start() again keep the port and the
     persisted sessions (saved every second)."""
 
-    def __init__(self, folder: Path, users: dict[str, str] | None = None):
+    def __init__(
+        self, folder: Path, users: dict[str, str] | None = None, tls: TestCertificates | None = None
+    ):
         self.folder, self.port, self.process = Path(folder), free_port(), None
         self.folder.mkdir(parents=True, exist_ok=True)
         lines = [
             f"listener {self.port} 127.0.0.1",
+            *([f"cafile {tls.ca}", f"certfile {tls.cert}", f"keyfile {tls.key}"] if tls else []),
             "persistence true",
             f"persistence_location {self.folder}/",
             "autosave_interval 1",
@@ -98,6 +126,7 @@ class Subscriber:
         topics: tuple[str, ...] = ("#",),
         client_id: str = "test-subscriber",
         auth: tuple[str, str] | None = None,
+        ca_file: Path | None = None,
     ):
         self.messages: list[Received] = []
         self.connected = threading.Event()
@@ -111,6 +140,8 @@ class Subscriber:
         self.client.reconnect_delay_set(1, 1)
         if auth:
             self.client.username_pw_set(*auth)
+        if ca_file:
+            self.client.tls_set(ca_certs=str(ca_file))
         self.client.on_connect = lambda c, *_: (
             [c.subscribe(t, qos=1) for t in topics],
             self.connected.set(),

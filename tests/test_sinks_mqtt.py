@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from streamer.config import MqttConfig, OverlayConfig, SinksConfig, parse_config
 from streamer.metrics import build_metrics
 from streamer.sinks.fanout import QUEUES, Sinks
 from testbed.alerts import analysis_of
-from testbed.mqtt import Broker, Subscriber, mosquitto_available
+from testbed.mqtt import Broker, Subscriber, make_certificates, mosquitto_available
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(not mosquitto_available(), reason="needs mosquitto (apt install mosquitto)")
@@ -314,3 +315,37 @@ def test_vigil_run_sends_every_logged_line_to_the_broker_and_says_offline_at_sig
     assert snapshots[-1].payload == (alert_dir / alerts[-1]["snapshot"]).read_bytes()
     assert subscriber.on("vigil/street/fight")[-1].payload == b"OFF"
     assert not list((alert_dir / QUEUES / "mqtt").glob("*.json"))  # nothing left waiting
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl (apt install openssl)")
+def test_tls_to_a_broker_whose_certificate_is_checked_against_the_configured_ca(tmp_path, caplog):
+    certificates = make_certificates(tmp_path / "pki")
+    broker = Broker(tmp_path / "broker", tls=certificates).start()
+    try:
+        subscriber = Subscriber(broker.port, ca_file=certificates.ca)
+        trusted = build_metrics()
+        sinks = mqtt_sinks(
+            broker.port, tmp_path / "alerts", metrics=trusted, tls=True, ca_file=str(certificates.ca)
+        )
+        sinks.start()
+        sinks.publish({"type": "alert", "id": "a1", "camera": "gate", "class": "fight", "snapshot": None})
+        assert subscriber.wait_for(lambda ms: [e["id"] for e in events(subscriber)] == ["a1"])
+        sinks.close()
+        # Not trusting this CA (the system's CAs only), or plain MQTT to a TLS port: nothing goes out.
+        for overrides in ({"tls": True}, {"tls": False}):
+            metrics = build_metrics()
+            untrusted = mqtt_sinks(
+                broker.port, tmp_path / f"alerts-{overrides['tls']}", metrics=metrics, **overrides
+            )
+            untrusted.start()
+            untrusted.publish(
+                {"type": "alert", "id": "a2", "camera": "gate", "class": "fight", "snapshot": None}
+            )
+            time.sleep(1.5)
+            untrusted.close(drain_s=0)
+            assert metrics.registry.get_sample_value("vigil_sink_delivered_total", {"sink": "mqtt"}) == 0
+            assert metrics.registry.get_sample_value("vigil_sink_up", {"sink": "mqtt"}) == 0
+        assert [e["id"] for e in events(subscriber)] == ["a1"]
+        subscriber.close()
+    finally:
+        broker.stop()
