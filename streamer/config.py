@@ -114,7 +114,7 @@ class MqttConfig:
     enabled: bool = False
     host: str = "localhost"
     port: int = field(default=1883, metadata=_range(1, 65535))
-    client_id: str = "vigil"
+    client_id: str = ""  # "" = vigil-<hostname>: unique per machine, stable across restarts
     topic_prefix: str = "vigil"
     username: str = ""
     password: str = ""
@@ -290,8 +290,8 @@ def _check_mqtt(mqtt: MqttConfig) -> None:
             )
     if not NAME.match(mqtt.node_id):
         raise ConfigError(f"{key}.node_id: expected letters, digits, '_' or '-' (1-64), got {mqtt.node_id!r}")
-    if not mqtt.host.strip() or not mqtt.client_id.strip():
-        raise ConfigError(f"{key}: expected a host and a client_id, got {mqtt.host!r} and {mqtt.client_id!r}")
+    if not mqtt.host.strip():
+        raise ConfigError(f"{key}.host: expected a broker's host name or address, got {mqtt.host!r}")
     if bool(mqtt.cert_file) != bool(mqtt.key_file):
         raise ConfigError(f"{key}.cert_file: expected cert_file and key_file together, got only one")
     if (mqtt.ca_file or mqtt.cert_file) and not mqtt.tls:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from pathlib import Path
@@ -41,7 +42,8 @@ class MqttSink:
 
     def _client(self) -> mqtt.Client:
         c = self.config
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=c.client_id)
+        client_id = c.client_id or f"vigil-{socket.gethostname()}"
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         if c.username:
             client.username_pw_set(c.username, c.password or None)
         if c.tls:
