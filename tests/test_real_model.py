@@ -39,6 +39,21 @@ def test_the_cards_cross_validated_numbers_are_the_fold_reports():
     assert f"fight {p['confusion'][1][0]} / {p['confusion'][1][1]}" in card
 
 
+def test_the_card_claims_what_each_folds_deletion_scores_show():
+    """The card says the map beats the centre and random baselines in every fold: each fold's own
+    report must say so, and the card's means must be those reports' means."""
+    folds = json.loads((REAL / "training" / "folds.json").read_text())
+    scores = [f["faithfulness"]["fight"] for f in folds]
+    assert all(s["map_drop"] > s["centre_drop"] and s["map_drop"] > s["random_drop"] for s in scores)
+    card = (REAL / "README.md").read_text()
+    for key in ("map_drop", "centre_drop"):
+        assert (
+            f"**{np.mean([s[key] for s in scores]):.3f} ± {np.std([s[key] for s in scores], ddof=1):.3f}**"
+            in card
+        )
+    assert "in **all 5 folds**" in card
+
+
 @pytest.mark.skipif(not FOOTAGE.is_file(), reason="the shared street footage is not beside the checkout")
 def test_ordinary_street_life_gets_no_window_near_an_alert():
     bundle = open_bundle(REAL, providers=("cpu",))
