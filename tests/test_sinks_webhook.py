@@ -166,3 +166,38 @@ def test_wrong_webhook_settings_are_one_line_naming_the_key(webhook, message):
         parse_config({"cameras": [{"name": "gate", "source": "0"}], "sinks": {"webhooks": [webhook]}})
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert "12345" not in str(caught.value)
+
+
+def test_a_full_disk_under_the_queue_loses_that_message_only_and_says_so(tmp_path, caplog):
+    """The queue's disk is full for one message: one line names it, the drop is counted, the
+    alert log is untouched, and the next message is queued and delivered."""
+    from streamer.alerts.log import LOG_NAME, AlertLog, AlertRecorder
+    from streamer.alerts.record import build_alert
+    from streamer.config import OverlayConfig
+    from testbed.alerts import analysis_of
+
+    endpoint = Endpoint().start()
+    metrics = build_metrics()
+    alert_dir = tmp_path / "alerts"
+    sinks = hook_sinks(endpoint.url, alert_dir, metrics=metrics)
+    classes = ("normal", "fight", "shooting")
+    recorder = AlertRecorder(
+        OverlayConfig(), AlertLog(alert_dir, 10**6, 1), classes, "HiResCAM", sinks.publish
+    )
+    (alert_dir / "sinks" / "pager" / "0000000000000000.json.tmp").symlink_to("/dev/full")
+    sinks.start()
+    recorder.start()
+    first = build_alert(analysis_of("gate"), 1, classes, 1_700_000_001.0)
+    second = build_alert(analysis_of("door"), 1, classes, 1_700_000_002.0)
+    recorder.submit(first)
+    recorder.submit(second)
+    assert wait_for(lambda: len(endpoint.received) == 1)
+    recorder.close()
+    sinks.close()
+    endpoint.stop()
+    assert [e["id"] for e in endpoint.events()] == [second.id]
+    logged = [json.loads(x)["id"] for x in (alert_dir / LOG_NAME).read_text().splitlines()]
+    assert logged == [first.id, second.id]  # the log has both
+    assert metrics.registry.get_sample_value("vigil_sink_dropped_messages", {"sink": "pager"}) == 1
+    (line,) = [r.getMessage() for r in caplog.records if "not queued" in r.getMessage()]
+    assert first.id in line and "No space left on device" in line
