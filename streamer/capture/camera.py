@@ -85,7 +85,7 @@ class CaptureThread(threading.Thread):
                 self.measure.camera_reconnected(self.camera.name)
             first = False
             backoff = self.settings.reconnect_min_s
-            self._set_up(True, f"{source.kind} source at {source.fps:.1f} fps")
+            self._set_up(True, f"{source.kind} source at {source.fps:.1f} fps, decoded by {source.decoding}")
             try:
                 reason = self._read(source)
             except Exception as err:  # a decoder fault must not end the camera for good

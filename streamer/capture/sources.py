@@ -17,6 +17,18 @@ _OPEN_LOCK = threading.Lock()
 
 
 SCHEMES = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http"}
+# capture.hw_decode -> OpenCV's FFmpeg hardware acceleration; "auto" lets OpenCV pick one that works.
+HW_DECODERS = {
+    "auto": cv2.VIDEO_ACCELERATION_ANY,
+    "vaapi": cv2.VIDEO_ACCELERATION_VAAPI,
+    "mfx": cv2.VIDEO_ACCELERATION_MFX,
+    "d3d11": cv2.VIDEO_ACCELERATION_D3D11,
+    "drm": cv2.VIDEO_ACCELERATION_DRM,
+}
+DECODER_NAMES = {v: k for k, v in HW_DECODERS.items() if k != "auto"} | {
+    cv2.VIDEO_ACCELERATION_NONE: "software"
+}
+_HW_UNAVAILABLE: set[str] = set()  # decoders that failed where software worked: not asked again
 
 
 class SourceError(ValueError):
@@ -62,6 +74,7 @@ class OpenedSource:
     capture: cv2.VideoCapture
     kind: str
     fps: float
+    decoding: str = "software"  # what decodes it: "software", "vaapi", ... with why, after a fallback
 
 
 def open_source(source: str, capture: CaptureConfig) -> OpenedSource:
@@ -73,16 +86,22 @@ def open_source(source: str, capture: CaptureConfig) -> OpenedSource:
         cv2.CAP_PROP_READ_TIMEOUT_MSEC,
         int(capture.read_timeout_s * 1000),
     ]
+    if kind == "file" and not os.path.isfile(source):
+        raise OSError(f"{redact_url(source)}: no such file")
+    params = timeouts if kind in ("rtsp", "http") else []
+    hw = capture.hw_decode if kind != "webcam" and capture.hw_decode not in _HW_UNAVAILABLE else "none"
     with _OPEN_LOCK:
         if kind in ("rtsp", "http"):
             os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = ffmpeg_options(kind, capture)
-            cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG, timeouts)
-        elif kind == "webcam":
+        if kind == "webcam":
             cap = cv2.VideoCapture(int(source))
         else:
-            if not os.path.isfile(source):
-                raise OSError(f"{redact_url(source)}: no such file")
-            cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG)
+            cap = _open_ffmpeg(source, params, hw)
+            if hw != "none" and not cap.isOpened():  # the decoder, or the source? software says which
+                cap.release()
+                cap = _open_ffmpeg(source, params, "none")
+                if cap.isOpened():
+                    _HW_UNAVAILABLE.add(hw)
     if not cap.isOpened():
         cap.release()
         reason = (
@@ -90,4 +109,23 @@ def open_source(source: str, capture: CaptureConfig) -> OpenedSource:
         )
         raise OSError(f"{redact_url(source)}: cannot open {kind} source: {reason}")
     fps = cap.get(cv2.CAP_PROP_FPS)
-    return OpenedSource(cap, kind, fps if fps and 0 < fps < 1000 else 25.0)
+    return OpenedSource(
+        cap, kind, fps if fps and 0 < fps < 1000 else 25.0, _decoding(cap, kind, capture.hw_decode)
+    )
+
+
+def _open_ffmpeg(source: str, params: list[int], hw: str) -> cv2.VideoCapture:
+    extra = [cv2.CAP_PROP_HW_ACCELERATION, HW_DECODERS[hw]] if hw != "none" else []
+    return cv2.VideoCapture(source, cv2.CAP_FFMPEG, params + extra)
+
+
+def _decoding(cap: cv2.VideoCapture, kind: str, asked: str) -> str:
+    """What decodes the stream, and why not what was asked: said in the camera's 'up' line."""
+    if kind == "webcam":
+        return "the camera's driver"
+    used = DECODER_NAMES.get(int(cap.get(cv2.CAP_PROP_HW_ACCELERATION)), "software")
+    if asked not in ("none", "auto") and used != asked:
+        return f"{used} ({asked} not available here)"
+    if asked == "auto" and used == "software":
+        return "software (no hardware decoder available)"
+    return used
