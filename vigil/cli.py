@@ -62,6 +62,23 @@ def cmd_check_config(args) -> int:
     return 0
 
 
+def cmd_quantize(args) -> int:
+    if needs_train_extra("quantize"):
+        return 1
+    from models.quantize import QuantizeError, quantize_bundle
+    from streamer.inference.bundle import BundleError
+
+    try:
+        report = quantize_bundle(
+            Path(args.bundle), Path(args.out), Path(args.calibration), args.frames, args.check
+        )
+    except (QuantizeError, BundleError) as err:
+        print(f"vigil quantize: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(report, indent=2))
+    return 0
+
+
 def cmd_export(args) -> int:
     if needs_train_extra("export"):
         return 1
@@ -394,6 +411,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="the bundle's CAM; default: Grad-CAM, or HiResCAM for a max-pooling head",
     )
     p.set_defaults(func=cmd_export)
+
+    p = command(
+        "quantize",
+        "an INT8 copy of a bundle's backbone, calibrated on your footage; the head stays FP32 "
+        "(needs the 'train' extra)",
+    )
+    p.add_argument("bundle", metavar="BUNDLE", help="the FP32 bundle")
+    p.add_argument("--calibration", required=True, metavar="DIR", help="videos of the site's own cameras")
+    p.add_argument("--out", required=True, metavar="DIR", help="the INT8 bundle to write (a new folder)")
+    p.add_argument("--frames", type=int, default=400, metavar="N", help="calibration frames, at most")
+    p.add_argument("--check", type=int, default=24, metavar="N", help="held-out windows to compare on")
+    p.set_defaults(func=cmd_quantize)
 
     p = command("synth", "generate labelled synthetic CCTV clips, or the demo video")
     p.add_argument(
