@@ -49,7 +49,7 @@ def scores(bundle: Bundle, data: str) -> dict:
     deletion = report["faithfulness"].get("all", {})
     return {
         "window_accuracy": report["accuracy"],
-        "clip_accuracy": (report["clip_level"] or {}).get("accuracy"),
+        "clip_accuracy": (report["clip_level"] or {}).get("accuracy_of_mean"),
         "pointing_game": explanation.get("pointing_game"),
         "deletion_map_drop": deletion.get("map_drop"),
         "deletion_centre_drop": deletion.get("centre_drop"),
