@@ -233,3 +233,15 @@ def test_sinks_benchmark_reports_delivery_latency_and_an_outage_with_nothing_mis
         assert steady["n"] == 40 and steady["missing"] == 0 and 0 < steady["p50_ms"] <= steady["p95_ms"]
     outage = report["broker_killed"]
     assert outage["missing"] == 0 and outage["alerts_logged_while_down"] >= 1
+
+
+def test_int8_benchmark_compares_each_bundle_with_its_quantized_copy(tiny_bundle, tmp_path):
+    from evaluation import synth
+
+    synth.make_demo(
+        tmp_path / "cam.mp4", seed=1, width=160, height=120, fps=10.0, timeline=(("normal", 20.0),)
+    )
+    report = run("int8", str(tiny_bundle), "--calibration", str(tmp_path), "--rounds", "2")
+    (result,) = report["bundles"].values()
+    assert set(result["backbone_ms_per_frame"]) == {"fp32", "int8"} and result["speedup"] > 0
+    assert result["agreement"]["check_windows"] > 0 and -1 <= result["agreement"]["cam_correlation_mean"] <= 1
