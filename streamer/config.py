@@ -246,15 +246,19 @@ def _build(cls, table, path: str):
     return cls(**values)
 
 
+def _check_name(key: str, name: str, taken: set[str], what: str) -> None:
+    """Camera and sink names: file, label and topic safe, and unique among their kind."""
+    if not NAME.match(name):
+        raise ConfigError(f"{key}: expected letters, digits, '_' or '-' (1-64), got {name!r}")
+    if name in taken:
+        raise ConfigError(f"{key}: expected a unique {what}, got {name!r} twice")
+    taken.add(name)
+
+
 def _check_cross_fields(config: Config) -> None:
-    names = set()
+    names: set[str] = set()
     for i, camera in enumerate(config.cameras):
-        key = f"cameras[{i}].name"
-        if not NAME.match(camera.name):
-            raise ConfigError(f"{key}: expected letters, digits, '_' or '-' (1-64), got {camera.name!r}")
-        if camera.name in names:
-            raise ConfigError(f"{key}: expected a unique camera name, got {camera.name!r} twice")
-        names.add(camera.name)
+        _check_name(f"cameras[{i}].name", camera.name, names, "camera name")
         if not camera.source.strip():
             raise ConfigError(f"cameras[{i}].source: expected a URL, webcam index or file, got ''")
     a = config.alerts
@@ -303,11 +307,7 @@ def _check_webhooks(webhooks: tuple[WebhookConfig, ...]) -> None:
     names = {"mqtt"}
     for i, hook in enumerate(webhooks):
         key = f"sinks.webhooks[{i}]"
-        if not NAME.match(hook.name):
-            raise ConfigError(f"{key}.name: expected letters, digits, '_' or '-' (1-64), got {hook.name!r}")
-        if hook.name in names:
-            raise ConfigError(f"{key}.name: expected a unique sink name (not 'mqtt'), got {hook.name!r}")
-        names.add(hook.name)
+        _check_name(f"{key}.name", hook.name, names, "sink name (not 'mqtt')")
         if not hook.url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"{key}.url: expected an http:// or https:// URL, got {_shown(hook.url, 'url')}"
