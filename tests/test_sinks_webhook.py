@@ -201,3 +201,50 @@ def test_a_full_disk_under_the_queue_loses_that_message_only_and_says_so(tmp_pat
     assert metrics.registry.get_sample_value("vigil_sink_dropped_messages", {"sink": "pager"}) == 1
     (line,) = [r.getMessage() for r in caplog.records if "not queued" in r.getMessage()]
     assert first.id in line and "No space left on device" in line
+
+
+def test_sigterm_stops_the_monitor_in_seconds_while_every_sink_hangs_and_keeps_their_queues(
+    tiny_bundle, tmp_path
+):
+    """Two webhooks whose server takes the connection and never answers (a 30 s timeout each) and a
+    broker that is not there: SIGTERM still stops `vigil run` within a few seconds (systemd allows
+    10), and the undelivered messages wait on disk for the next start."""
+    import signal
+    import socket
+
+    from evaluation import synth
+    from tests.test_monitor import config_dict, run_vigil
+
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(16)  # never accept()ed: requests are taken by the kernel and never answered
+    port = hang.getsockname()[1]
+    clip = tmp_path / "street.mp4"
+    synth.make_demo(clip, seed=3, width=320, height=180, fps=10.0, timeline=(("normal", 4.0),))
+    hooks = [
+        {"name": f"hook{i}", "url": f"http://127.0.0.1:{port}/h", "secret": "k", "timeout_s": 30.0}
+        for i in range(2)
+    ]
+    config = config_dict(
+        tiny_bundle,
+        [{"name": "street", "source": str(clip), "loop": True}],
+        tmp_path,
+        alerts={"class_thresholds": {"shooting": 1.0}},
+        sinks={"mqtt": {"enabled": True, "host": "127.0.0.1", "port": free_port()}, "webhooks": hooks},
+    )
+    process = run_vigil(config, tmp_path)
+    try:
+        queued = tmp_path / "alerts" / "sinks" / "hook1"
+        assert wait_for(lambda: len(list(queued.glob("*.json"))) >= 2, timeout=60)
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        output, _ = process.communicate(timeout=30)
+        stopped_in = time.monotonic() - started
+    finally:
+        process.kill()
+        hang.close()
+    assert process.returncode == 0, output
+    assert stopped_in < 6, (stopped_in, output[-2000:])
+    assert "still delivering at shutdown" in output
+    for name in ("mqtt", "hook0", "hook1"):
+        assert list((tmp_path / "alerts" / "sinks" / name).glob("*.json")), name

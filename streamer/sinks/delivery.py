@@ -90,12 +90,22 @@ class SinkWorker(threading.Thread):
                 logger.error("sink %s: %s; %d queued, retrying", self.sink.name, why, len(self.spool))
         self._up = up
 
-    def close(self, drain_s: float) -> None:
-        """Give the queue up to `drain_s` to empty, then stop; what is left waits on disk."""
-        deadline = time.monotonic() + drain_s
-        while len(self.spool) and self._up and time.monotonic() < deadline and self.is_alive():
-            time.sleep(0.02)
+    def drained(self) -> bool:
+        """Nothing more to wait for: the queue is empty, or the sink is down, or the thread ended."""
+        return not len(self.spool) or not self._up or not self.is_alive()
+
+    def stop(self) -> None:
         self._stopping.set()
+
+    def finish(self, deadline: float) -> None:
+        """Wait for the thread until `deadline` (a delivery in flight may outlast it: the thread is
+        a daemon, and its message stays queued on disk), then close the sink."""
         if self.is_alive():
-            self.join(timeout=self.sink.timeout_s + 0.5)
+            self.join(timeout=max(0.0, deadline - time.monotonic()))
+        if self.is_alive():
+            logger.warning(
+                "sink %s: still delivering at shutdown; %d queued message(s) wait on disk",
+                self.sink.name,
+                len(self.spool),
+            )
         self.sink.close()

@@ -4,6 +4,7 @@ line here, and it is queued on disk for every sink before this returns."""
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from streamer.config import SinksConfig
@@ -57,9 +58,18 @@ class Sinks:
                     err.strerror or err,
                 )
 
-    def close(self, drain_s: float = 2.0) -> None:
+    def close(self, drain_s: float = 2.0, stop_s: float = 1.0) -> None:
+        """Give the queues up to `drain_s` to empty while their sinks take messages, then stop
+        every worker within `stop_s`: a stop takes seconds (systemd's TimeoutStopSec is 10) however
+        many sinks hang, and what is left waits on disk for the next start."""
+        deadline = time.monotonic() + drain_s
+        while not all(w.drained() for w in self.workers) and time.monotonic() < deadline:
+            time.sleep(0.02)
         for worker in self.workers:
-            worker.close(drain_s)
+            worker.stop()
+        deadline = time.monotonic() + stop_s
+        for worker in self.workers:
+            worker.finish(deadline)
 
 
 def _configured(config: SinksConfig, alert_dir: Path, cameras: list[str], classes: list[str]):
