@@ -82,7 +82,7 @@ def test_every_topic_and_payload_of_an_event_from_alert_to_end(broker, tmp_path)
     event = new[0]
     for key in ("id", "camera", "class", "score", "window_start_utc", "window_end_utc", "boxes", "snapshot"):
         assert key in event, key
-    assert event["cam"] == "HiResCAM" and event["boxes"] and update[0]["clip"] == f"{alert.id}.mp4"
+    assert event["map_method"] == "HiResCAM" and event["boxes"] and update[0]["clip"] == f"{alert.id}.mp4"
     (snapshot,) = subscriber.on("vigil/gate/snapshot")
     assert (
         snapshot.payload == (alert_dir / line["snapshot"]).read_bytes()[:]

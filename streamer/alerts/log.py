@@ -213,7 +213,7 @@ class AlertRecorder(threading.Thread):
             self.publish(record)
 
     def _write_alert(self, alert: Alert) -> dict:
-        record = {**alert.record, "cam": self.map_name}
+        record = {**alert.record, "map_method": self.map_name}
         snapshot = self.directory / f"{alert.id}.jpg"
         try:
             ok, jpeg = cv2.imencode(".jpg", snapshot_picture(alert, self.classes, self.map_name, self.config))
