@@ -112,6 +112,7 @@ def test_an_endpoint_down_then_back_gets_everything_in_order_and_the_log_says_so
     basic = base64.b64encode(f"user:{SECRET}".encode()).decode()
     assert endpoint.received[0]["headers"]["Authorization"] == f"Basic {basic}"  # user-info sent as auth
     messages = [r.getMessage() for r in caplog.records if "pager" in r.getMessage()]
+    assert f"alert sink pager: http://***@127.0.0.1:{port}/hook?token=***" in messages  # said at start
     down = [m for m in messages if "retrying" in m]
     assert len(down) == 1, messages  # one line when it goes down, not one per retry
     assert "Connection refused" in down[0] and "127.0.0.1" in down[0]

@@ -21,6 +21,7 @@ class DeliveryError(Exception):
 
 class Sink(Protocol):
     name: str
+    where: str  # for the log: the broker or URL, credentials redacted
     timeout_s: float  # the longest one delivery may take
     keeps_state: bool  # holds per-camera states that a restart resets (MQTT's retained topics)
 

@@ -36,6 +36,9 @@ class Sinks:
 
     def start(self) -> None:
         """No event is open at start: every state is reset first (after what is still queued)."""
+        for worker in self.workers:
+            backlog = f", {len(worker.spool)} queued from before" if len(worker.spool) else ""
+            logger.info("alert sink %s: %s%s", worker.sink.name, worker.sink.where, backlog)
         reset = reset_message(self.cameras, self.classes)
         self._put(reset, [w for w in self.workers if w.sink.keeps_state])
         for worker in self.workers:

@@ -34,6 +34,7 @@ class MqttSink:
     def __init__(self, config: MqttConfig, cameras: list[str], classes: list[str], alert_dir: Path):
         self.config, self.cameras, self.classes, self.alert_dir = config, cameras, classes, alert_dir
         self.timeout_s = config.publish_timeout_s
+        self.where = f"{'mqtts' if config.tls else 'mqtt'}://{config.host}:{config.port}"
         self.prefix = config.topic_prefix
         self.availability = f"{self.prefix}/available"
         self.birth = f"{config.discovery_prefix}/status"

@@ -70,7 +70,7 @@ class WebhookSink:
         self.config, self.alert_dir = config, alert_dir
         self.name, self.timeout_s = config.name, config.timeout_s
         self.url, self.auth = split_credentials(config.url)
-        self.shown_url = redact_url(config.url)  # the only form of the URL a log line may hold
+        self.where = redact_url(config.url)  # the only form of the URL a log line may hold
 
     def open(self) -> None:
         """Nothing to hold open: each message is its own request."""
@@ -94,10 +94,10 @@ class WebhookSink:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 response.read()
         except urllib.error.HTTPError as err:
-            raise DeliveryError(f"{self.shown_url} answered {err.code} {err.reason}") from None
+            raise DeliveryError(f"{self.where} answered {err.code} {err.reason}") from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
-            raise DeliveryError(f"{self.shown_url}: {redact_url(str(reason))}") from None
+            raise DeliveryError(f"{self.where}: {redact_url(str(reason))}") from None
 
     def reachable(self) -> None:
         """Unknown between requests."""
