@@ -349,3 +349,48 @@ def test_tls_to_a_broker_whose_certificate_is_checked_against_the_configured_ca(
         subscriber.close()
     finally:
         broker.stop()
+
+
+def test_vigil_run_restarted_with_a_full_queue_delivers_it_once_the_broker_is_there(tiny_bundle, tmp_path):
+    """The monitor as a user runs it: alerts while the broker is away (queued on disk), SIGTERM,
+    broker up, monitor started again: every alert the first run logged reaches the subscriber."""
+    import signal
+
+    from evaluation import synth
+    from tests.test_monitor import config_dict, read_log, run_vigil
+
+    clip = tmp_path / "street.mp4"
+    synth.make_demo(clip, seed=3, width=320, height=180, fps=10.0, timeline=(("normal", 4.0),))
+    broker = Broker(tmp_path / "broker")  # its port is chosen; nothing listens there yet
+    config = config_dict(
+        tiny_bundle,
+        [{"name": "street", "source": str(clip), "loop": True}],
+        tmp_path,
+        alerts={"class_thresholds": {"shooting": 1.0}, "cooldown_s": 0.5},
+        sinks={"mqtt": {"enabled": True, "host": "127.0.0.1", "port": broker.port, "retry_min_s": 0.1}},
+    )
+    queue = tmp_path / "alerts" / QUEUES / "mqtt"
+    first = run_vigil(config, tmp_path)
+    deadline = time.monotonic() + 60
+    while len(list(queue.glob("*.json"))) < 4:
+        assert time.monotonic() < deadline and first.poll() is None, "no alerts queued"
+        time.sleep(0.1)
+    first.send_signal(signal.SIGTERM)
+    output, _ = first.communicate(timeout=30)
+    assert first.returncode == 0, output
+    logged = [a["id"] for a in read_log(tmp_path / "alerts")[0]]
+    assert logged and len(list(queue.glob("*.json"))) >= len(logged)  # all still waiting
+    broker.start()
+    try:
+        subscriber = Subscriber(broker.port)
+        second = run_vigil(config, tmp_path)
+        try:
+            assert subscriber.wait_for(lambda ms: {e["id"] for e in events(subscriber)} >= set(logged), 60)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.communicate(timeout=30)
+        received = list(dict.fromkeys(e["id"] for e in events(subscriber)))
+        assert received[: len(logged)] == logged  # the first run's, first and in order
+        subscriber.close()
+    finally:
+        broker.stop()
