@@ -155,3 +155,21 @@ def test_a_taken_metrics_port_names_the_key(tiny_bundle, tmp_path):
 )
 def test_unencoded_reserved_characters_in_credentials(url, reserved):
     assert unencoded_in_userinfo(url) == reserved
+
+
+def test_check_config_names_the_alert_sinks_it_will_deliver_to(tiny_bundle, tmp_path):
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    hooks = [
+        {"name": "pager", "url": "https://hooks.example/v", "secret": "k"},
+        {"name": "old", "url": "https://hooks.example/o", "secret": "k", "enabled": False},
+    ]
+    data = config_dict(
+        tiny_bundle,
+        [{"name": "yard", "source": "clip.mp4"}],
+        tmp_path,
+        sinks={"mqtt": {"enabled": True}, "webhooks": hooks},
+    )
+    (tmp_path / "config.toml").write_text(to_toml(data))
+    checked = vigil("check-config", str(tmp_path / "config.toml"))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip().endswith("alert sinks: mqtt, pager)")

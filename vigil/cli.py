@@ -58,7 +58,11 @@ def cmd_check_config(args) -> int:
         print(f"{CONFIG_ERROR} {err}", file=sys.stderr)
         return 1
     enabled = sum(c.enabled for c in config.cameras)
-    print(f"{args.path}: OK ({enabled} camera(s) enabled, bundle {config.model.bundle})")
+    sinks = ["mqtt"] * config.sinks.mqtt.enabled + [h.name for h in config.sinks.webhooks if h.enabled]
+    print(
+        f"{args.path}: OK ({enabled} camera(s) enabled, bundle {config.model.bundle}, "
+        f"alert sinks: {', '.join(sinks) or 'none'})"
+    )
     return 0
 
 
