@@ -394,3 +394,23 @@ def test_vigil_run_restarted_with_a_full_queue_delivers_it_once_the_broker_is_th
         subscriber.close()
     finally:
         broker.stop()
+
+
+def test_a_queued_message_that_cannot_be_formed_is_dropped_with_a_line_and_the_rest_go_on(
+    broker, tmp_path, caplog
+):
+    alert_dir = tmp_path / "alerts"
+    queue = alert_dir / QUEUES / "mqtt"
+    queue.mkdir(parents=True)
+    (queue / "0000000000000000.json").write_text('{"type": "new", "id": "x"}')  # valid JSON, no camera
+    subscriber = Subscriber(broker.port)
+    metrics = build_metrics()
+    sinks = mqtt_sinks(broker.port, alert_dir, metrics=metrics)
+    sinks.start()
+    sinks.publish({"type": "alert", "id": "a1", "camera": "gate", "class": "fight", "snapshot": None})
+    assert subscriber.wait_for(lambda ms: [e["id"] for e in events(subscriber)] == ["a1"])
+    sinks.close()
+    subscriber.close()
+    (line,) = [r.getMessage() for r in caplog.records if "cannot be sent" in r.getMessage()]
+    assert "0000000000000000.json" in line and "KeyError" in line
+    assert metrics.registry.get_sample_value("vigil_sink_dropped_messages", {"sink": "mqtt"}) == 1

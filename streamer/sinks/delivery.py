@@ -39,6 +39,8 @@ class Sink(Protocol):
 
 
 class SinkWorker(threading.Thread):
+    """The `sink-<name>` thread: the oldest queued message until the sink takes it, then the next."""
+
     def __init__(self, sink: Sink, spool: Spool, metrics: Metrics, retry_min_s: float, retry_max_s: float):
         super().__init__(name=f"sink-{sink.name}", daemon=True)
         self.sink, self.spool, self.metrics = sink, spool, metrics
@@ -65,6 +67,9 @@ class SinkWorker(threading.Thread):
                 self._state(False, str(err))
                 self._back_off(delay)
                 delay = min(delay * 2, self.retry_max_s)
+                continue
+            except Exception as err:  # a message the sink cannot even form (a damaged queue file)
+                self.spool.discard(name, f"cannot be sent ({type(err).__name__}: {err})")
                 continue
             self.spool.remove(name)
             self.metrics.sink_delivered(self.sink.name)

@@ -67,6 +67,13 @@ class Spool:
                 self._names.popleft()
             (self.folder / name).unlink(missing_ok=True)
 
+    def discard(self, name: str, why: str) -> None:
+        """Drop a message that can never be delivered, saying why; the rest go on."""
+        with self._lock:
+            if self._names and self._names[0] == name:
+                self._names.popleft()
+            self._discard(name, why)
+
     def _discard(self, name: str, why: str) -> None:
         self.dropped += 1
         logger.error("%s: message %s %s", self.folder.name, name, why)
