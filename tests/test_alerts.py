@@ -95,7 +95,10 @@ for i in itertools.count():
 """
 
 
-def test_kill_9_leaves_only_whole_lines(tmp_path):
+def test_kill_9_cuts_at_most_the_last_line_and_the_next_start_keeps_it_apart(tmp_path):
+    """Lines are whole and in order up to the kill. Linux may cut the one write() in flight where
+    it crosses a page (a fatal signal is checked between pages): only the last line can be a
+    fragment, and the next start ends it with a newline so the lines after it stay whole."""
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True
     )
@@ -106,11 +109,18 @@ def test_kill_9_leaves_only_whole_lines(tmp_path):
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
-    lines = (tmp_path / LOG_NAME).read_bytes().split(b"\n")
-    assert lines[-1] == b""  # ends with a newline: no half line
-    records = [json.loads(line) for line in lines[:-1]]
+    *whole, last = log.read_bytes().split(b"\n")
+    records = [json.loads(line) for line in whole]
     assert len(records) > 10
     assert [r["i"] for r in records] == list(range(len(records)))
+    expected_next = json.dumps({"i": len(records), "evidence": "x" * 3000}, separators=(",", ":")).encode()
+    assert expected_next.startswith(last)  # nothing, or the start of the line being written
+    restarted = AlertLog(tmp_path, max_bytes=10**9, backups=1)
+    restarted.append({"i": "after"})
+    restarted.close()
+    lines = log.read_bytes().split(b"\n")
+    assert lines[-1] == b"" and json.loads(lines[-2]) == {"i": "after"}
+    assert [json.loads(x)["i"] for x in lines[: len(records)]] == list(range(len(records)))
 
 
 def test_an_alert_shows_the_frame_with_the_most_evidence_not_merely_the_newest(tmp_path):

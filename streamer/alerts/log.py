@@ -34,8 +34,10 @@ RECORDING_SUFFIX = ".recording.mp4"
 
 
 class AlertLog:
-    """Append-only JSON lines, each written by one write() and fsynced: a line is whole or absent,
-    even if the process is killed. Rotates by size, keeping `backups` old files."""
+    """Append-only JSON lines, each written by one write() and fsynced. A kill -9 can cut only the
+    line being written (Linux checks for a fatal signal between pages of one write), and the next
+    start ends such a fragment with a newline, so every other line is whole. Rotates by size,
+    keeping `backups` old files."""
 
     def __init__(self, directory: Path, max_bytes: int, backups: int):
         self.directory = Path(directory)
