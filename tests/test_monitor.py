@@ -73,8 +73,10 @@ def video_frames(path: Path) -> int:
 
 
 def read_log(directory: Path) -> tuple[list[dict], dict[str, dict]]:
-    """(alert lines in order, clip lines by alert id) of an alert folder's log."""
-    lines = [json.loads(line) for line in (directory / "alerts.jsonl").read_text().splitlines()]
+    """(alert lines in order, clip lines by alert id) of an alert folder's log. A last line that a
+    kill -9 cut short (no newline yet) is skipped, as every reader of the log does."""
+    *whole, _last = (directory / "alerts.jsonl").read_text().split("\n")
+    lines = [json.loads(line) for line in whole]
     return [r for r in lines if r["type"] == "alert"], {r["id"]: r for r in lines if r["type"] == "clip"}
 
 
