@@ -68,10 +68,9 @@ class _Frames(CalibrationDataReader):
 def split_windows(windows: list[np.ndarray], check: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """(calibration frames, check windows): every k-th window is held out for the check."""
     step = max(2, len(windows) // max(check, 1))
-    held = windows[::step][:check]
-    held_ids = {id(w) for w in held}
-    calibration = np.concatenate([w for w in windows if id(w) not in held_ids])
-    return calibration, held
+    held = set(range(0, len(windows), step)[:check])
+    calibration = np.concatenate([w for i, w in enumerate(windows) if i not in held])
+    return calibration, [windows[i] for i in sorted(held)]
 
 
 def quantize_bundle(source: Path, out: Path, footage: Path, max_frames: int = 400, check: int = 24) -> dict:

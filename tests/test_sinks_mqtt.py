@@ -52,6 +52,19 @@ def logging_to_mqtt(port: int, alert_dir, metrics) -> tuple[Sinks, AlertRecorder
     return sinks, recorder
 
 
+def monitor_config(bundle, clip, tmp_path, port: int) -> dict:
+    """`vigil run` on a looping clip, a fight alert every half second, alerts to MQTT on `port`."""
+    from tests.test_monitor import config_dict
+
+    return config_dict(
+        bundle,
+        [{"name": "street", "source": str(clip), "loop": True}],
+        tmp_path,
+        alerts={"class_thresholds": {"shooting": 1.0}, "cooldown_s": 0.5},
+        sinks={"mqtt": {"enabled": True, "host": "127.0.0.1", "port": port, "retry_min_s": 0.1}},
+    )
+
+
 def events(subscriber: Subscriber, kind: str = "new") -> list[dict]:
     found = [json.loads(m.payload) for m in subscriber.on("vigil/events")]
     return [e for e in found if e["type"] == kind]
@@ -279,18 +292,12 @@ def test_vigil_run_sends_every_logged_line_to_the_broker_and_says_offline_at_sig
     import signal
 
     from evaluation import synth
-    from tests.test_monitor import config_dict, read_log, run_vigil, scrape
+    from tests.test_monitor import read_log, run_vigil, scrape
 
     clip = tmp_path / "street.mp4"
     synth.make_demo(clip, seed=3, width=320, height=180, fps=10.0, timeline=(("normal", 4.0),))
     subscriber = Subscriber(broker.port)
-    config = config_dict(
-        tiny_bundle,
-        [{"name": "street", "source": str(clip), "loop": True}],
-        tmp_path,
-        alerts={"class_thresholds": {"shooting": 1.0}, "cooldown_s": 0.5},
-        sinks={"mqtt": {"enabled": True, "host": "127.0.0.1", "port": broker.port, "retry_min_s": 0.1}},
-    )
+    config = monitor_config(tiny_bundle, clip, tmp_path, broker.port)
     process = run_vigil(config, tmp_path)
     try:
         assert subscriber.wait_for(lambda ms: len(events(subscriber)) >= 2, timeout=60), process
@@ -357,18 +364,12 @@ def test_vigil_run_restarted_with_a_full_queue_delivers_it_once_the_broker_is_th
     import signal
 
     from evaluation import synth
-    from tests.test_monitor import config_dict, read_log, run_vigil
+    from tests.test_monitor import read_log, run_vigil
 
     clip = tmp_path / "street.mp4"
     synth.make_demo(clip, seed=3, width=320, height=180, fps=10.0, timeline=(("normal", 4.0),))
     broker = Broker(tmp_path / "broker")  # its port is chosen; nothing listens there yet
-    config = config_dict(
-        tiny_bundle,
-        [{"name": "street", "source": str(clip), "loop": True}],
-        tmp_path,
-        alerts={"class_thresholds": {"shooting": 1.0}, "cooldown_s": 0.5},
-        sinks={"mqtt": {"enabled": True, "host": "127.0.0.1", "port": broker.port, "retry_min_s": 0.1}},
-    )
+    config = monitor_config(tiny_bundle, clip, tmp_path, broker.port)
     queue = tmp_path / "alerts" / QUEUES / "mqtt"
     first = run_vigil(config, tmp_path)
     deadline = time.monotonic() + 60

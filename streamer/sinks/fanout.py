@@ -53,7 +53,6 @@ class Sinks:
             try:
                 worker.spool.put(message)
             except OSError as err:
-                worker.spool.dropped += 1
                 logger.error(
                     "sink %s: message for %s not queued: %s",
                     worker.sink.name,

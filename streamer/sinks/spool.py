@@ -34,11 +34,15 @@ class Spool:
         return len(self._names)
 
     def put(self, message: dict) -> None:
-        """Store the message durably; raises OSError when it cannot (a full disk)."""
+        """Store the message durably; raises OSError (counted as dropped) when it cannot."""
         data = json.dumps(message, separators=(",", ":")).encode()
         with self._lock:
             name = f"{self._next:016d}{SUFFIX}"
-            write_durably(self.folder / name, data)
+            try:
+                write_durably(self.folder / name, data)
+            except OSError:
+                self.dropped += 1  # lost to this sink; the alert log still has it
+                raise
             self._next += 1
             self._names.append(name)
             while len(self._names) > self.capacity:
