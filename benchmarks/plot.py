@@ -91,38 +91,33 @@ def plot_batch_throughput(report: dict, path: Path) -> None:
 
 
 def plot_pipeline(report: dict, path: Path) -> None:
-    """p95 capture-to-decision latency and CPU against cameras; a cross marks a run that fell short
-    of real time (drops or late decisions)."""
+    """p95 capture-to-decision latency, CPU and RSS against cameras, a line per version, backbone,
+    resolution and source; a cross marks a run that fell short of real time."""
     groups: dict[str, list[dict]] = {}
     for run in report["runs"]:
-        groups.setdefault(
-            f"{run.get('backbone', '')} {run['resolution']} {run['source']}".strip(), []
-        ).append(run)
-    fig, (latency_ax, cpu_ax) = plt.subplots(1, 2, figsize=(11, 4))
+        name = f"{run.get('version', '')} {run.get('backbone', '')} {run['resolution']} {run['source']}"
+        groups.setdefault(" ".join(name.split()), []).append(run)
+    fig, (latency_ax, cpu_ax, rss_ax) = plt.subplots(1, 3, figsize=(15, 4.2))
     for name, runs in groups.items():
         cameras = [r["cameras"] for r in runs]
-        (line,) = latency_ax.plot(
-            cameras, [r["decision_latency_ms"].get("p95", 0) for r in runs], "o-", label=name
-        )
-        cpu_ax.plot(cameras, [r["cpu_percent"] for r in runs], "o-", color=line.get_color())
-        dropped = [r for r in runs if r.get("shortfalls", r["analysis_drops"])]
-        latency_ax.plot(
-            [r["cameras"] for r in dropped],
-            [r["decision_latency_ms"].get("p95", 0) for r in dropped],
-            "x",
-            color="red",
-            markersize=12,
-            mew=2,
-        )
+        p95 = [r["decision_latency_ms"].get("p95", 0) for r in runs]
+        style = "o-" if runs[0].get("version", "working tree") == "working tree" else "o--"  # before: dashed
+        (line,) = latency_ax.plot(cameras, p95, style, label=name)
+        cpu_ax.plot(cameras, [r["cpu_percent"] for r in runs], style, color=line.get_color())
+        rss_ax.plot(cameras, [r["rss_mb"]["max"] for r in runs], style, color=line.get_color())
+        short = [i for i, r in enumerate(runs) if r.get("shortfalls", r["analysis_drops"])]
+        for ax, values in ((latency_ax, p95), (cpu_ax, [r["cpu_percent"] for r in runs])):
+            ax.plot([cameras[i] for i in short], [values[i] for i in short], "x", color="red", ms=12, mew=2)
     latency_ax.set_ylabel("p95 capture-to-decision latency, ms")
     cpu_ax.set_ylabel("CPU % (100 = one core)")
-    for ax in (latency_ax, cpu_ax):
+    rss_ax.set_ylabel("RSS, MB")
+    for ax in (latency_ax, cpu_ax, rss_ax):
         plain_log_axis(ax, "x", base=2)
         ax.set_xlabel("cameras")
         ax.grid(True, alpha=0.3)
     plain_log_axis(latency_ax, "y")
     latency_ax.legend(fontsize=7)
-    fig.suptitle("vigil run pipeline (red x: fell short of real time: drops or late decisions)")
+    fig.suptitle("vigil run pipeline (red x: fell short of real time)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -70,6 +70,7 @@ class CaptureConfig:
 class CameraConfig:
     name: str
     source: str
+    substream: str = ""  # the camera's low-resolution stream: analysed, and shown in a grid
     enabled: bool = True
     loop: bool = False
     realtime: bool = True
@@ -87,6 +88,7 @@ class AlertsConfig:
     log_backups: int = field(default=5, metadata=_range(0, 1000))
     pre_roll_s: float = field(default=3.0, metadata=_range(0, 120))
     post_roll_s: float = field(default=3.0, metadata=_range(0, 120))
+    clip_quality: int = field(default=85, metadata=_range(30, 100))
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ def _shown(value, key: str) -> str:
     if key.endswith(SECRET_KEYS):
         return "(hidden)"
     text = repr(value)
-    return redact_url(text) if key.endswith(("source", "url")) else text
+    return redact_url(text) if key.endswith(("source", "substream", "url")) else text
 
 
 def _fail(key: str, expected: str, value) -> typing.NoReturn:
@@ -348,10 +350,11 @@ def _with_sources_resolved(config: Config) -> Config:
     folder."""
     cameras = []
     for i, camera in enumerate(config.cameras):
-        source = substitute_secrets(camera.source, f"cameras[{i}].source")
-        if _is_file_source(source):
-            source = str(config.resolve(source))
-        cameras.append(replace(camera, source=source))
+        resolved = {}
+        for key in ("source", "substream") if camera.substream else ("source",):
+            source = substitute_secrets(getattr(camera, key), f"cameras[{i}].{key}")
+            resolved[key] = str(config.resolve(source)) if _is_file_source(source) else source
+        cameras.append(replace(camera, **resolved))
     return replace(config, cameras=tuple(cameras), sinks=_sinks_resolved(config))
 
 

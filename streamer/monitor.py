@@ -17,6 +17,8 @@ from streamer import systemd
 from streamer.alerts.alerting import Alerting
 from streamer.alerts.log import RECORDING_SUFFIX, AlertLog, AlertRecorder
 from streamer.capture.camera import CaptureThread
+from streamer.capture.outlets import Outlet
+from streamer.capture.streams import capture_threads
 from streamer.capture.ring import FrameRing
 from streamer.config import Config, ConfigError
 from streamer.display import window as screen
@@ -67,6 +69,11 @@ class Monitor:
     alert_dir: Path
     sinks: Sinks
 
+    @property
+    def camera_names(self) -> list[str]:
+        """Each camera once (a camera with a substream shown alone has two capture threads)."""
+        return list(dict.fromkeys(c.camera.name for c in self.captures))
+
     def observe(self, callback: Callable[[Analysis], None]) -> None:
         """Call `callback` with every decision (on the inference thread; keep it quick)."""
         self.decisions.observers.append(callback)
@@ -90,7 +97,7 @@ class Monitor:
         """Periodic health: ring fill, stalled cameras (a read blocked inside FFmpeg), watchdog."""
         for capture in self.captures:
             # From the thread's state each time, so a camera marked stalled comes back up too.
-            self.metrics.camera_state(capture.camera.name, capture.up and not capture.stalled())
+            self.metrics.camera_state(capture.label, capture.up and not capture.stalled())
         if self.healthy():
             systemd.notify("WATCHDOG=1")
 
@@ -114,9 +121,9 @@ class Monitor:
 
 
 def camera_status(captures: list[CaptureThread]) -> Callable[[str], str]:
-    """What a tile without a picture says: why there is none (connecting, no signal, failed)."""
-    by_name = {c.camera.name: c for c in captures}
-    return lambda name: by_name[name].status
+    """What a tile without a picture says: why there is none (connecting, no signal, failed): the
+    first thread of the camera feeds its tile. `captures` may be filled after this is made."""
+    return lambda name: next(c.status for c in captures if c.camera.name == name)
 
 
 def build_monitor(
@@ -164,12 +171,7 @@ def build_monitor(
     display_rings = {c.name: FrameRing(max(config.capture.ring_size, 128), "display_ring") for c in cameras}
     for name, ring in analysis_rings.items():
         metrics.ring_fill.labels(name).set_function(lambda r=ring: len(r) / r.capacity)
-    captures = [
-        CaptureThread(
-            config.capture, camera, [analysis_rings[camera.name], display_rings[camera.name]], stop, metrics
-        )
-        for camera in cameras
-    ]
+    captures: list[CaptureThread] = []
     # Frames wait for their own CAM: a head runs every `stride` sampled frames, plus its latency.
     delay = config.inference.stride / m.sample_fps + 0.4
     compositor = Compositor(
@@ -186,6 +188,20 @@ def build_monitor(
         canvas_size=canvas_size,
         camera_status=camera_status(captures),
     )
+    # Decoded once: the analysis takes frames as captured (its snapshots are full size), the
+    # display at its tile's size with a compressed full-size copy for clips (capture/outlets.py).
+    for camera in cameras:
+        captures.extend(
+            capture_threads(
+                config.capture,
+                camera,
+                Outlet(analysis_rings[camera.name]),
+                Outlet(display_rings[camera.name], compositor.tile_box, config.alerts.clip_quality),
+                stop,
+                metrics,
+                alone=compositor.tile_box is None,
+            )
+        )
     alerting = Alerting(
         config.alerts,
         m.classes,
@@ -252,14 +268,14 @@ def run(config: Config, seconds: float | None = None) -> int:
         start_metrics(config, monitor.metrics)
         if windowed:
             window = screen.Window(
-                "Vigil - " + ", ".join(c.camera.name for c in monitor.captures),
+                "Vigil - " + ", ".join(monitor.camera_names),
                 fullscreen=config.overlay.fullscreen,
             )
         monitor.start()
         systemd.notify("READY=1")
         logger.info(
             "monitoring %s (%s)",
-            ", ".join(c.camera.name for c in monitor.captures),
+            ", ".join(monitor.camera_names),
             "window" if windowed else "headless",
         )
         _main_loop(monitor, window, time.monotonic() + seconds if seconds else None)

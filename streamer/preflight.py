@@ -37,21 +37,26 @@ def check_cameras(config: Config) -> None:
     if not enabled:
         raise ConfigError("cameras: expected at least one enabled camera, got none")
     for i, camera in enabled:
-        key = f"cameras[{i}].source"
-        try:
-            kind = source_kind(camera.source)
-        except SourceError as err:
-            raise ConfigError(f"{key}: {err}, got {redact_url(camera.source)!r}") from None
-        reserved = unencoded_in_userinfo(camera.source)
-        if reserved:
-            codes = ", ".join(f"{c!r} as %{ord(c):02X}" for c in reserved)
-            raise ConfigError(
-                f"{key}: the user name or password holds reserved characters: percent-encode "
-                f"them ({codes}) or take the password from the environment "
-                f"({{VIGIL_...}}, see config.toml); got {redact_url(camera.source)!r}"
-            )
-        if kind == "file" and not Path(camera.source).is_file():
-            raise ConfigError(f"{key}: expected an existing video file, got {camera.source!r} (no such file)")
+        check_source(f"cameras[{i}].source", camera.source)
+        if camera.substream:
+            check_source(f"cameras[{i}].substream", camera.substream)
+
+
+def check_source(key: str, source: str) -> None:
+    try:
+        kind = source_kind(source)
+    except SourceError as err:
+        raise ConfigError(f"{key}: {err}, got {redact_url(source)!r}") from None
+    reserved = unencoded_in_userinfo(source)
+    if reserved:
+        codes = ", ".join(f"{c!r} as %{ord(c):02X}" for c in reserved)
+        raise ConfigError(
+            f"{key}: the user name or password holds reserved characters: percent-encode "
+            f"them ({codes}) or take the password from the environment "
+            f"({{VIGIL_...}}, see config.toml); got {redact_url(source)!r}"
+        )
+    if kind == "file" and not Path(source).is_file():
+        raise ConfigError(f"{key}: expected an existing video file, got {source!r} (no such file)")
 
 
 def check_bundle(config: Config) -> None:

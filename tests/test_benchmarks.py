@@ -81,19 +81,31 @@ def test_pipeline_benchmark_runs(tiny_bundle, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "drops,p95,expected",
+    "drops,p95,read_fps,expected",
     [
-        ({}, 40.0, []),
-        ({}, 250.0, []),
-        ({}, 251.0, ["p95 latency 251 ms > 250"]),
-        ({"display_ring": 7}, 40.0, ["7 display_ring drops"]),
-        ({"analysis_backlog": 3}, 900.5, ["3 analysis_backlog drops", "p95 latency 900.5 ms > 250"]),
+        ({}, 40.0, 25.0, []),
+        ({}, 250.0, 25.0, []),
+        ({}, 251.0, 25.0, ["p95 latency 251 ms > 250"]),
+        # 2 cameras x 10 s x 25 fps = 500 frames: 1% may go unshown, not more.
+        ({"display_late": 5}, 40.0, 25.0, []),
+        ({"display_ring": 6}, 40.0, 25.0, ["6 display drops (1.2% of frames)"]),
+        ({"analysis_backlog": 1}, 40.0, 25.0, ["1 analysis_backlog drops"]),
+        ({"analysis_backlog": 3}, 900.5, 25.0, ["3 analysis_backlog drops", "p95 latency 900.5 ms > 250"]),
+        ({}, 40.0, 24.0, ["read 24 of 25 fps per camera"]),  # frames decoded slower than sent
     ],
 )
-def test_a_run_falls_short_of_real_time_on_any_drop_or_late_decision(drops, p95, expected):
+def test_a_run_falls_short_of_real_time_as_the_issue_counts_it(drops, p95, read_fps, expected):
     from benchmarks.pipeline import shortfalls
 
-    assert shortfalls({"drops": drops, "decision_latency_ms": {"p50": 1.0, "p95": p95}}) == expected
+    run = {
+        "cameras": 2,
+        "seconds": 10.0,
+        "source_fps": 25.0,
+        "captured_fps_per_camera": read_fps,
+        "drops": drops,
+        "decision_latency_ms": {"p50": 1.0, "p95": p95},
+    }
+    assert shortfalls(run) == expected
 
 
 def test_pipeline_summary_finds_the_most_cameras_sustained():
@@ -101,11 +113,14 @@ def test_pipeline_summary_finds_the_most_cameras_sustained():
 
     def run(resolution, cameras, shortfalls):
         return {
+            "version": "working tree",
             "backbone": "b",
             "resolution": resolution,
             "source": "file",
             "cameras": cameras,
             "shortfalls": shortfalls,
+            "cpu_percent_per_camera": 30.0 - cameras,
+            "rss_mb": {"max": 400 + 100 * cameras},
         }
 
     runs = [
@@ -116,17 +131,23 @@ def test_pipeline_summary_finds_the_most_cameras_sustained():
     ]
     assert summarise(runs) == [
         {
+            "version": "working tree",
             "backbone": "b",
             "resolution": "720p",
             "source": "file",
             "realtime_cameras": 2,
+            "cpu_percent_per_camera": 28.0,
+            "rss_mb_per_added_camera": 100,
             "next_count_fell_short": {"cameras": 4, "by": ["3 display_ring drops"]},
         },
         {
+            "version": "working tree",
             "backbone": "b",
             "resolution": "1080p",
             "source": "file",
             "realtime_cameras": 1,
+            "cpu_percent_per_camera": 29.0,
+            "rss_mb_per_added_camera": None,
             "next_count_fell_short": None,
         },
     ]

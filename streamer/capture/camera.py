@@ -10,7 +10,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from streamer.capture.ring import FrameRing
+from streamer.capture.outlets import Outlet, compress, fitted
 from streamer.capture.sources import OpenedSource, SourceError, open_source, source_kind
 from streamer.config import CameraConfig, CaptureConfig
 from streamer.redact import redact_url
@@ -44,14 +44,19 @@ class CaptureThread(threading.Thread):
         self,
         settings: CaptureConfig,
         camera: CameraConfig,
-        rings: list[FrameRing],
+        outlets: list[Outlet],
         stop: threading.Event,
         measure: CaptureMeasures,
+        substream: bool = False,
     ):
+        """substream: read the camera's substream, not its main source; logged and counted as
+        '<name>:substream' (frames still carry the camera's name)."""
         super().__init__(name=f"capture:{camera.name}", daemon=True)
         self.camera = camera
+        self.source = camera.substream if substream else camera.source
+        self.label = f"{camera.name}:substream" if substream else camera.name
         self.settings = settings
-        self.rings = rings
+        self.outlets = outlets
         self.stop_event = stop
         self.measure = measure
         self.up = False
@@ -68,12 +73,12 @@ class CaptureThread(threading.Thread):
         first = True
         while not self.stop_event.is_set():
             try:
-                source = open_source(self.camera.source, self.settings)
+                source = open_source(self.source, self.settings)
             except SourceError as err:  # refused at start by preflight; never retried
-                self._finish(f"{redact_url(self.camera.source)}: {err}")
+                self._finish(f"{redact_url(self.source)}: {err}")
                 return
             except OSError as err:
-                if source_kind(self.camera.source) == "file":  # a broken file stays broken: no retry
+                if source_kind(self.source) == "file":  # a broken file stays broken: no retry
                     self._finish(str(err))
                     return
                 self._set_up(False, str(err))
@@ -82,7 +87,7 @@ class CaptureThread(threading.Thread):
                 continue
             if not first:
                 self.reconnects += 1
-                self.measure.camera_reconnected(self.camera.name)
+                self.measure.camera_reconnected(self.label)
             first = False
             backoff = self.settings.reconnect_min_s
             self._set_up(True, f"{source.kind} source at {source.fps:.1f} fps, decoded by {source.decoding}")
@@ -96,7 +101,7 @@ class CaptureThread(threading.Thread):
                 self._finish(reason if self.frames_delivered else f"{reason}: no frame could be decoded")
                 return
             if reason == "stopped":
-                logger.info("%s: camera closed (monitor stopping)", self.camera.name)
+                logger.info("%s: camera closed (monitor stopping)", self.label)
                 self.up = False
                 return
             self._set_up(False, reason)
@@ -133,29 +138,38 @@ class CaptureThread(threading.Thread):
         if self.failed:
             self._set_up(False, f"failed: {reason}")
         else:
-            logger.info(
-                "%s: camera finished (%s, %d frames)", self.camera.name, reason, self.frames_delivered
-            )
-            self.measure.camera_state(self.camera.name, False)
+            logger.info("%s: camera finished (%s, %d frames)", self.label, reason, self.frames_delivered)
+            self.measure.camera_state(self.label, False)
             self.up = False
         self.finished = True
 
     def _publish(self, image: np.ndarray) -> None:
         self.frames_delivered += 1
         self.last_frame_at = time.monotonic()
-        frame = Frame(self.camera.name, self.seq, self.last_frame_at, image, time.time())
+        wall, kept = time.time(), {}
+        for outlet in self.outlets:
+            quality = outlet.keep_quality
+            if quality and quality not in kept:  # encoded once, whoever asks
+                kept[quality] = compress(image, quality)
+            frame = Frame(
+                self.camera.name,
+                self.seq,
+                self.last_frame_at,
+                fitted(image, outlet.box),
+                wall,
+                kept.get(quality),
+            )
+            if not outlet.ring.put(frame):
+                self.measure.frame_dropped(self.label, outlet.ring.name)
         self.seq += 1
-        self.measure.frame_captured(self.camera.name)
-        for ring in self.rings:
-            if not ring.put(frame):
-                self.measure.frame_dropped(self.camera.name, ring.name)
+        self.measure.frame_captured(self.label)
 
     def _set_up(self, up: bool, detail: str) -> None:
         if up != self.up or (not up and detail != self._last_detail):
             # Logged once per change of state, not once per failed retry.
             log = logger.info if up else logger.warning
-            log("%s: camera %s (%s)", self.camera.name, "up" if up else "down", detail)
-            self.measure.camera_state(self.camera.name, up)
+            log("%s: camera %s (%s)", self.label, "up" if up else "down", detail)
+            self.measure.camera_state(self.label, up)
         self.up = up
         self._last_detail = detail
         if up:

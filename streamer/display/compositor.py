@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from streamer.alerts.log import RECORDING_SUFFIX, sync_folder
+from streamer.capture.outlets import decompress
 from streamer.capture.ring import FrameRing
 from streamer.config import OverlayConfig
 from streamer.display import drawing
@@ -51,6 +52,31 @@ class Clip:
         return self.path.with_name(self.alert_id + RECORDING_SUFFIX)
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What a drawn frame's evidence picture is made of: the frame at full size (JPEG when the
+    capture kept one: 0.1 MB, not 2.7 MB), its heat and its panel. Drawn only for a clip."""
+
+    picture: bytes | np.ndarray
+    heat: np.ndarray | None
+    panel: drawing.Panel
+
+    @classmethod
+    def of(cls, frame: Frame, heat: np.ndarray | None, panel: drawing.Panel) -> Evidence:
+        return cls(frame.kept if frame.kept is not None else frame.image, heat, panel)
+
+    def draw(self, config: OverlayConfig) -> np.ndarray:
+        """The annotated full-size picture: the map (whatever the guard's keys) and the panel."""
+        if isinstance(self.picture, bytes):
+            image = decompress(self.picture)
+        else:
+            image = self.picture.copy()
+        if self.heat is not None:
+            drawing.draw_unit(image, self.heat, config)
+        drawing.draw_panel(image, self.panel)
+        return image
+
+
 @dataclass
 class CameraView:
     """What the compositor knows of one camera: CAMs by frame, the latest decision, recent frames."""
@@ -58,12 +84,14 @@ class CameraView:
     name: str
     preroll_frames: int
     pending: deque[Frame] = field(default_factory=deque)
-    seqs: list[int] = field(default_factory=list)  # analysed frames with a CAM, ascending
-    maps: dict[int, tuple[np.ndarray, float, int]] = field(default_factory=dict)  # seq -> (cam, scale, class)
+    stamps: list[float] = field(default_factory=list)  # capture times of analysed frames, ascending
+    maps: dict[float, tuple[np.ndarray, float, int]] = field(
+        default_factory=dict
+    )  # ts -> (cam, scale, class)
     analysis: Analysis | None = None
     alert_text: str | None = None
     alert_until: float = 0.0
-    recent: deque = field(default_factory=deque)  # evidence pictures: the clips' pre-roll
+    recent: deque[Evidence] = field(default_factory=deque)  # the clips' pre-roll
     clips: list[Clip] = field(default_factory=list)
     shown: deque = field(default_factory=lambda: deque(maxlen=30))  # draw times, for the fps readout
     last: tuple[Frame, float, np.ndarray | None] | None = None  # on screen: frame, when, its heat
@@ -72,18 +100,19 @@ class CameraView:
 
     def store(self, analysis: Analysis) -> None:
         scale = analysis.map_scale
-        for seq, cam in zip(analysis.seqs, analysis.maps):
-            if seq not in self.maps:
-                bisect.insort(self.seqs, seq)
-            self.maps[seq] = (cam, scale, analysis.explained)  # newest decision wins
-        while len(self.seqs) > KEEP_ANALYSED:
-            self.maps.pop(self.seqs.pop(0), None)
+        for ts, cam in zip(analysis.stamps, analysis.maps):
+            if ts not in self.maps:
+                bisect.insort(self.stamps, ts)
+            self.maps[ts] = (cam, scale, analysis.explained)  # newest decision wins
+        while len(self.stamps) > KEEP_ANALYSED:
+            self.maps.pop(self.stamps.pop(0), None)
         self.analysis = analysis
 
-    def map_for(self, seq: int):
-        """The CAM of the newest analysed frame at or before this frame."""
-        i = bisect.bisect_right(self.seqs, seq)
-        return self.maps[self.seqs[i - 1]] if i else None
+    def map_for(self, ts: float):
+        """The CAM of the newest analysed frame captured at or before `ts`: the frame itself when
+        one stream feeds both, the nearest earlier one when a substream is analysed."""
+        i = bisect.bisect_right(self.stamps, ts)
+        return self.maps[self.stamps[i - 1]] if i else None
 
     def fps(self) -> float:
         if len(self.shown) < 2 or self.shown[-1] <= self.shown[0]:
@@ -141,6 +170,8 @@ class Compositor(threading.Thread):
         if canvas_size is None and len(rings) > 1:
             canvas_size = HEADLESS_CANVAS
         self.layout = drawing.Layout.grid(len(rings), *canvas_size) if canvas_size else None
+        # Each camera's tile (w, h); None with one camera: it is drawn at its own size.
+        self.tile_box: tuple[int, int] | None = self.layout.tiles[0][2:] if self.layout else None
         self._lock = threading.Lock()
         self._closing = threading.Lock()  # the thread's own end and shutdown may both close
         self._frame: np.ndarray | None = None
@@ -148,6 +179,8 @@ class Compositor(threading.Thread):
         self._dirty = False  # toggles changed: redraw the (paused) picture
         self._notice: tuple[str, float] | None = None
         self._shown_notice: str | None = None
+        self._stale = False  # tiles drawn since the picture was last laid out
+        self._next_canvas = 0.0  # when the next picture may be laid out
         self._canvas_size: tuple[int, int] | None = None
         self.writer_path = writer_path
         self._writer: cv2.VideoWriter | None = None
@@ -230,46 +263,43 @@ class Compositor(threading.Thread):
                 if view.last is not None:
                     frame, at, heat = view.last
                     view.tile = self._display_tile(frame, self._panel(view, frame, at), heat)
-        if drew:
-            self._write(self._canvas())
-        if (drew and not paused) or dirty or notice != self._shown_notice:
-            self._publish(paused, notice)
+        # The picture is laid out at the display's rate, not once per drawn frame (8 cameras at
+        # 25 fps would lay out a 1080p canvas up to 200 times a second for a 25 Hz screen).
+        self._stale = self._stale or drew
+        canvas = None
+        if self._stale and now >= self._next_canvas:
+            self._stale = False
+            self._next_canvas = max(self._next_canvas, now - 1.0 / self.fps) + 1.0 / self.fps
+            canvas = self._canvas()
+            self._write(canvas)
+        if (canvas is not None and not paused) or dirty or notice != self._shown_notice:
+            self._publish(paused, notice, canvas if canvas is not None else self._canvas())
         return drew
 
     def _draw(self, view: CameraView, frame: Frame, now: float) -> None:
-        """One frame: its evidence picture (the map drawn whatever the guard's keys: what clips
-        keep), and unless paused the guard's tile."""
+        """One frame: unless paused, the guard's tile, drawn at the size it is shown; and the
+        makings of its evidence picture, drawn at full size only when a clip keeps it."""
         started = time.perf_counter()
         view.shown.append(now)
         panel = self._panel(view, frame, now)
         with self._lock:
-            match = view.map_for(frame.seq)
-            paused, both = self.toggles.paused, self.toggles.heatmap and self.toggles.contours
+            match = view.map_for(frame.ts)
+            paused = self.toggles.paused
         # The frame's own map, carried through time (trail.py): what the guard and the clips see.
         heat = view.trail.update(drawing.unit_small(match[0], match[1]) if match else None, frame.ts)
         heat = heat.copy() if heat is not None else None
         self.measure.heat_shown(view.name, frame.seq, peak_of(heat))
-        evidence = frame.image.copy()
-        if heat is not None:
-            drawing.draw_unit(evidence, heat, self.config)
         if not paused:  # the frozen frame stays the one to redraw on a key
             view.last = (frame, now, heat)
-            if not both:
-                view.tile = self._display_tile(frame, panel, heat)
-            elif self.layout is None:
-                view.tile = evidence  # one picture for both: its panel is drawn below
-            else:
-                tile = drawing.letterbox(evidence, *self.layout.tiles[0][2:])
-                view.tile = tile.copy() if tile is evidence else tile
-                drawing.draw_panel(view.tile, panel)
-        drawing.draw_panel(evidence, panel)
+            view.tile = self._display_tile(frame, panel, heat)
         self.measure.frame_drawn(time.perf_counter() - started)
+        evidence = Evidence.of(frame, heat, panel)
         self._record(view, frame, evidence)
         view.recent.append(evidence)
 
     def _panel(self, view: CameraView, frame: Frame, now: float) -> drawing.Panel:
         with self._lock:
-            match = view.map_for(frame.seq)
+            match = view.map_for(frame.ts)
             analysis = view.analysis
             alert = view.alert_text if now < view.alert_until else None
         return drawing.Panel(
@@ -287,10 +317,10 @@ class Compositor(threading.Thread):
         """The frame as the guard's keys ask, at its tile's size, with a panel sized for the tile."""
         with self._lock:
             heatmap, contours = self.toggles.heatmap, self.toggles.contours
-        base = frame.image.copy()
+        base = frame.image.copy()  # already at the tile's size (capture/outlets.py)
         if heat is not None:
             drawing.draw_unit(base, heat, self.config, heatmap, contours)
-        tile = base if self.layout is None else drawing.letterbox(base, *self.layout.tiles[0][2:])
+        tile = base if self.tile_box is None else drawing.letterbox(base, *self.tile_box)
         drawing.draw_panel(tile, panel)
         return tile
 
@@ -313,8 +343,7 @@ class Compositor(threading.Thread):
                 canvas[y : y + h, x : x + w] = drawing.letterbox(view.tile, w, h)
         return canvas
 
-    def _publish(self, paused: bool, notice: str | None) -> None:
-        picture = self._canvas()
+    def _publish(self, paused: bool, notice: str | None, picture: np.ndarray | None) -> None:
         if picture is None:
             return
         lines = [text for text in ("PAUSED - press p to resume" if paused else None, notice) if text]
@@ -326,11 +355,12 @@ class Compositor(threading.Thread):
             self._frame, self._frame_id = picture, self._frame_id + 1
 
     # ------------------------------------------------------------ evidence and the output video
-    def _record(self, view: CameraView, frame: Frame, picture: np.ndarray) -> None:
+    def _record(self, view: CameraView, frame: Frame, evidence: Evidence) -> None:
         if not view.clips:
             return
         with self._lock:
             clips = list(view.clips)
+        picture = evidence.draw(self.config)
         for clip in clips:
             if clip.writer is None:
                 self._start(view, clip, picture.shape[:2])
@@ -340,12 +370,13 @@ class Compositor(threading.Thread):
                 self._finish(view, clip)
 
     def _start(self, view: CameraView, clip: Clip, size: tuple[int, int]) -> None:
-        """Open the clip's file and write its pre-roll: the frames held from before the alert."""
+        """Open the clip's file and write its pre-roll: the frames held from before the alert,
+        drawn now at full size."""
         h, w = size
         clip.size = (w, h)
         clip.writer = cv2.VideoWriter(str(clip.recording), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
         for old in view.recent:
-            clip.writer.write(drawing.letterbox(old, w, h))
+            clip.writer.write(drawing.letterbox(old.draw(self.config), w, h))
             clip.frames += 1
 
     def _finish(self, view: CameraView, clip: Clip) -> None:
@@ -353,7 +384,7 @@ class Compositor(threading.Thread):
         with self._lock:
             view.clips.remove(clip)
         if clip.writer is None and view.recent:  # stopped before the alert's frame was drawn: the pre-roll
-            self._start(view, clip, view.recent[-1].shape[:2])
+            self._start(view, clip, view.recent[-1].draw(self.config).shape[:2])
         if clip.writer is None:
             logger.warning("%s: alert clip %s has no frame to record", view.name, clip.path.name)
             return
