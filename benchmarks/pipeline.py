@@ -305,7 +305,7 @@ import json, sys
 from pathlib import Path
 from benchmarks.pipeline import run_once
 bundle, source, cameras, seconds, workdir, providers, substream = json.loads(sys.argv[1])
-result = run_once(bundle, source, cameras, seconds, Path(workdir), providers, *([substream] if substream else []))
+result = run_once(bundle, source, cameras, seconds, Path(workdir), providers, substream)
 print("RESULT " + json.dumps(result))
 """
 

@@ -18,8 +18,8 @@ from streamer.alerts.alerting import Alerting
 from streamer.alerts.log import RECORDING_SUFFIX, AlertLog, AlertRecorder
 from streamer.capture.camera import CaptureThread
 from streamer.capture.outlets import Outlet
-from streamer.capture.streams import capture_threads
 from streamer.capture.ring import FrameRing
+from streamer.capture.streams import capture_threads
 from streamer.config import Config, ConfigError
 from streamer.display import window as screen
 from streamer.display.compositor import Compositor
