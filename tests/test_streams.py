@@ -139,10 +139,13 @@ def test_in_a_grid_a_substream_feeds_both_and_the_main_stream_is_never_opened(
     with caplog.at_level("INFO"):
         monitor = build_monitor(parse_config(data), threading.Event(), canvas_size=(640, 360))
         street = [c for c in monitor.captures if c.camera.name == "street"]
-        assert [c.source for c in street] == [str(sub)] and street[0].label == "street:substream"
+        # Its only stream: counted as the camera itself (camera_up, frames captured).
+        assert [(c.source, c.label) for c in street] == [(str(sub), "street")]
         run_until_clips(monitor)
     text = caplog.text
-    assert f"127.0.0.1:{port}" not in text and "street:substream: camera up" in text
+    assert f"127.0.0.1:{port}" not in text and "street: camera up (file source" in text
+    sample = monitor.metrics.registry.get_sample_value
+    assert sample("vigil_frames_captured_total", {"camera": "street"}) > 20
     alerts, clips = read_log(tmp_path / "alerts")
     street_clips = [c for c in clips.values() if c["camera"] == "street"]
     assert street_clips and all(

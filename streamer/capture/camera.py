@@ -47,14 +47,15 @@ class CaptureThread(threading.Thread):
         outlets: list[Outlet],
         stop: threading.Event,
         measure: CaptureMeasures,
-        substream: bool = False,
+        source: str | None = None,
+        label: str | None = None,
     ):
-        """substream: read the camera's substream, not its main source; logged and counted as
-        '<name>:substream' (frames still carry the camera's name)."""
+        """source: what to read, the camera's main source by default (or its substream); label:
+        its name in logs and metrics, the camera's by default (frames carry the camera's name)."""
         super().__init__(name=f"capture:{camera.name}", daemon=True)
         self.camera = camera
-        self.source = camera.substream if substream else camera.source
-        self.label = f"{camera.name}:substream" if substream else camera.name
+        self.source = source or camera.source
+        self.label = label or camera.name
         self.settings = settings
         self.outlets = outlets
         self.stop_event = stop

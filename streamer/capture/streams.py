@@ -28,7 +28,8 @@ def capture_threads(
     measure: CaptureMeasures,
     alone: bool,
 ) -> list[CaptureThread]:
-    """The camera's capture threads, the one feeding the display first."""
+    """The camera's capture threads, the one feeding the display first. A thread that feeds the
+    display is counted as the camera; an analysis-only one as '<name>:substream'."""
     if not camera.substream:
         return [CaptureThread(settings, camera, [analysis, display], stop, measure)]
     if not alone:
@@ -36,9 +37,11 @@ def capture_threads(
             "%s: analysed and shown from its substream (in a grid the main stream is not decoded)",
             camera.name,
         )
-        return [CaptureThread(settings, camera, [analysis, display], stop, measure, substream=True)]
+        return [CaptureThread(settings, camera, [analysis, display], stop, measure, camera.substream)]
     logger.info("%s: analysed from its substream, shown from its main stream", camera.name)
     return [
         CaptureThread(settings, camera, [display], stop, measure),
-        CaptureThread(settings, camera, [analysis], stop, measure, substream=True),
+        CaptureThread(
+            settings, camera, [analysis], stop, measure, camera.substream, f"{camera.name}:substream"
+        ),
     ]

@@ -7,6 +7,7 @@ showed only where).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -26,8 +27,10 @@ class Toggles:
     paused: bool = False
 
 
+@functools.lru_cache(maxsize=256)
 def level_colour(level: float) -> tuple[int, int, int]:
-    """The colour of intensity `level` (0..1) on the heatmap's scale."""
+    """The colour of intensity `level` (0..1) on the heatmap's scale (cached: a contour level's
+    colour is asked for on every drawn frame)."""
     pixel = cv2.applyColorMap(np.array([[int(level * 255)]], np.uint8), cv2.COLORMAP_JET)[0, 0]
     return int(pixel[0]), int(pixel[1]), int(pixel[2])
 
