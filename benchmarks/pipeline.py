@@ -175,6 +175,13 @@ def run_once(
     }
 
 
+def bundle_label(bundle: Path) -> str:
+    """The bundle's backbone, and "int8" for a quantized copy (`vigil quantize`)."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    precision = manifest.get("backbone_precision", "")
+    return f"{manifest['backbone']} {precision}".strip() if precision == "int8" else manifest["backbone"]
+
+
 def generated_scene(workdir: Path, resolution: str, quick: bool) -> Path:
     width, height = (int(v) for v in resolution.split("x"))
     video = workdir / f"scene-{resolution}.mp4"
@@ -348,7 +355,7 @@ def sources(video: Path, rtsp: bool, substream: Path | None):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", default="models/demo")
+    parser.add_argument("--bundle", default="models/demo", help="a bundle, or several separated by commas")
     parser.add_argument(
         "--export",
         default="",
@@ -385,7 +392,7 @@ def main(argv=None) -> int:
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        bundles = [Path(args.bundle).resolve()] + [
+        bundles = [Path(b).resolve() for b in args.bundle.split(",")] + [
             isolated(export_like, Path(args.bundle), name, workdir)
             for name in filter(None, args.export.split(","))
         ]
@@ -403,7 +410,7 @@ def main(argv=None) -> int:
             for kind, source, substream, server in sources(video, args.rtsp, small):
                 try:
                     for bundle in bundles:
-                        backbone = read_manifest(bundle).backbone
+                        backbone = bundle_label(bundle)
                         short = set()  # versions that fell short: their limit is reached
                         for n in counts:
                             for version, tree in versions:  # interleaved: the same conditions

@@ -103,3 +103,29 @@ def test_the_canvas_keeps_its_size_and_every_frame_reaches_the_video_when_a_came
         frames += 1
     capture.release()
     assert frames == drawn == 40 and sizes == {(360, 640, 3)}
+
+
+def test_the_picture_is_laid_out_at_the_display_rate_not_once_per_drawn_frame():
+    """Four cameras at 25 fps, their frames a few ms apart: 100 tiles drawn a second, but the
+    guard's 25 Hz picture is laid out about 25 times a second (it was laid out once per tick that
+    drew: up to 100 times, a 1080p canvas each time)."""
+    rings = {name: FrameRing(512, "display_ring") for name in ("a", "b", "c", "d")}
+    for k, (name, ring) in enumerate(rings.items()):
+        for i in range(50):
+            ring.put(Frame(name, i, i / 25 + k * 0.01, np.zeros((36, 64, 3), np.uint8)))
+    metrics = build_metrics()
+    compositor = Compositor(
+        OverlayConfig(display="headless"),
+        rings,
+        ("normal", "fight"),
+        "Grad-CAM",
+        threading.Event(),
+        0.0,
+        metrics,
+        canvas_size=(640, 360),
+    )
+    for step in range(200):  # ticks every 10 ms over 2 s
+        compositor._tick(now=step * 0.01)
+    assert drawn(metrics) == 200
+    laid_out = compositor.latest()[0]
+    assert 45 <= laid_out <= 51  # 2 s at 25 Hz

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -26,6 +27,22 @@ def test_heatmap_and_contours_are_drawn_where_the_cam_is():
     ys, xs = np.nonzero(changed)
     assert changed.sum() > 500
     assert abs(xs.mean() / 640 - 12.5 / 16) < 0.05 and abs(ys.mean() / 360 - 4.5 / 16) < 0.05
+
+
+def test_contours_from_the_small_map_lie_where_those_from_the_full_size_map_do():
+    """The monitor hands draw_contours the CAM at its own resolution (no full-frame upsample and
+    back): the lines drawn must be the same lines, within a pixel or two."""
+    small = drawing.unit_small(hot_spot_cam(), 2.0)
+    lines = []
+    for unit in (small, drawing.unit_cam(hot_spot_cam(), 2.0, (720, 1280))):
+        image = np.zeros((720, 1280, 3), np.uint8)
+        drawing.draw_contours(image, unit, (0.3, 0.5, 0.7, 0.9))
+        lines.append(image.max(axis=2) > 0)
+    near = lambda mask: cv2.dilate(mask.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0  # noqa: E731
+    from_small, from_full = lines
+    assert from_small.sum() > 300 and from_full.sum() > 300
+    assert (from_small & ~near(from_full)).sum() < 0.02 * from_small.sum()
+    assert (from_full & ~near(from_small)).sum() < 0.02 * from_full.sum()
 
 
 def test_a_weak_decision_draws_faintly():
