@@ -7,6 +7,7 @@ import threading
 
 import cv2
 import numpy as np
+import pytest
 
 from streamer.capture.ring import FrameRing
 from streamer.config import OverlayConfig
@@ -129,3 +130,29 @@ def test_the_picture_is_laid_out_at_the_display_rate_not_once_per_drawn_frame():
     assert drawn(metrics) == 200
     laid_out = compositor.latest()[0]
     assert 45 <= laid_out <= 51  # 2 s at 25 Hz
+
+
+def test_a_panel_says_how_old_its_numbers_are_once_decisions_stop():
+    """A camera still shown whose analysis stopped (its substream is down, inference stalled) must
+    not show its last probabilities as if current."""
+    from streamer.display import drawing
+    from streamer.types import Analysis
+
+    compositor, _ = compositor_with([0.0], delay=1.0)
+    view = compositor.views["cam"]
+    view.store(Analysis("cam", (0,), (0.0,), np.array([0.1, 0.9]), np.zeros((1, 2, 2)), 1, decided_at=5.0))
+    frame = Frame("cam", 0, 0.0, np.zeros((360, 640, 3), np.uint8))
+    assert compositor._panel(view, frame, now=7.9).silent_s is None  # on time (overdue after 3 s)
+    late = compositor._panel(view, frame, now=17.0)
+    assert late.silent_s == pytest.approx(12.0)
+    pictures = []
+    for panel in (compositor._panel(view, frame, now=7.9), late):
+        picture = np.full((360, 640, 3), 255, np.uint8)
+        drawing.draw_panel(picture, panel)
+        pictures.append(picture)
+    on_time, overdue = pictures
+    # The overdue panel has one more line, and no red bar: the old verdict is greyed out.
+    rows = lambda im: int((im[:, 2] == 0).sum())  # noqa: E731  (the black box down its left edge)
+    assert rows(overdue) > rows(on_time)
+    red = lambda im: int(((im[..., 2] > 200) & (im[..., 1] < 40) & (im[..., 0] < 40)).sum())  # noqa: E731
+    assert red(on_time) > 0 and red(overdue) == 0

@@ -94,6 +94,7 @@ class CameraView:
     recent: deque[Evidence] = field(default_factory=deque)  # the clips' pre-roll
     clips: list[Clip] = field(default_factory=list)
     shown: deque = field(default_factory=lambda: deque(maxlen=30))  # draw times, for the fps readout
+    first_drawn: float | None = None
     last: tuple[Frame, float, np.ndarray | None] | None = None  # on screen: frame, when, its heat
     trail: HeatTrail = field(default_factory=lambda: HeatTrail(0.0))
     tile: np.ndarray | None = None
@@ -160,6 +161,9 @@ class Compositor(threading.Thread):
         super().__init__(name="compositor", daemon=True)
         self.rings, self.classes, self.config, self.stop_event = rings, classes, config, stop
         self.delay = delay_s
+        # A decision comes every `delay - 0.4` s or so: twice the hold-back and a second more without
+        # one means analysis stalled (or a substream is down), and the panel says how old it is.
+        self.overdue_s = 2 * delay_s + 1.0
         self.fps = display_fps
         self.map_name = map_name
         self.views = {name: CameraView(name, max(1, int(pre_roll_s * display_fps))) for name in rings}
@@ -281,6 +285,7 @@ class Compositor(threading.Thread):
         makings of its evidence picture, drawn at full size only when a clip keeps it."""
         started = time.perf_counter()
         view.shown.append(now)
+        view.first_drawn = view.first_drawn or now
         panel = self._panel(view, frame, now)
         with self._lock:
             match = view.map_for(frame.ts)
@@ -302,6 +307,8 @@ class Compositor(threading.Thread):
             match = view.map_for(frame.ts)
             analysis = view.analysis
             alert = view.alert_text if now < view.alert_until else None
+        # Since the last decision, or (none yet) since the camera's first frame was drawn.
+        silent = now - (analysis.decided_at if analysis else view.first_drawn or now)
         return drawing.Panel(
             view.name,
             self.classes,
@@ -311,6 +318,7 @@ class Compositor(threading.Thread):
             alert,
             view.fps(),
             analysis.latency if analysis else None,
+            silent if silent > self.overdue_s else None,
         )
 
     def _display_tile(self, frame: Frame, panel: drawing.Panel, heat: np.ndarray | None) -> np.ndarray:

@@ -121,6 +121,7 @@ class Panel:
     alert: str | None = None
     fps: float | None = None
     latency: float | None = None
+    silent_s: float | None = None  # seconds since the last decision, when overdue: numbers that old
 
 
 def panel_scale(height: int) -> float:
@@ -150,6 +151,8 @@ def draw_panel(image: np.ndarray, panel: Panel) -> None:
         for i, name in enumerate(panel.classes)
     ]
     notes = [f"* heat: {panel.map_name}"] if panel.explained else []
+    if panel.silent_s is not None:  # analysis stalled or its stream is down: say how old the numbers are
+        notes.append(f"no decision for {panel.silent_s:.0f} s")
     width = lambda text: cv2.getTextSize(text, FONT, scale, thickness)[0][0]  # noqa: E731
     panel_w = (
         max(max(width(t) for t in [header, *notes]), bar_w + pad + max(width(t) for t in labels)) + 2 * pad
@@ -161,6 +164,8 @@ def draw_panel(image: np.ndarray, panel: Panel) -> None:
         p = float(probs[i]) if probs is not None else 0.0
         top = line * (i + 1) + pad // 2
         colour = (0, 0, 220) if i and probs is not None and p >= float(np.max(probs)) else (0, 170, 0)
+        if panel.silent_s is not None:
+            colour = (110, 110, 110)  # grey: not a current verdict
         cv2.rectangle(image, (pad, top), (pad + max(1, int(p * bar_w)), top + text_h), colour, -1)
         cv2.putText(
             image,
@@ -174,7 +179,8 @@ def draw_panel(image: np.ndarray, panel: Panel) -> None:
         )
     for j, note in enumerate(notes):
         top = line * (1 + len(labels) + j) + pad // 2
-        cv2.putText(image, note, (pad, top + text_h), FONT, scale, (200, 255, 255), thickness, cv2.LINE_AA)
+        colour = (0, 165, 255) if note.startswith("no decision") else (200, 255, 255)
+        cv2.putText(image, note, (pad, top + text_h), FONT, scale, colour, thickness, cv2.LINE_AA)
     if panel.alert:
         banner = int(text_h * 2.6)
         cv2.rectangle(image, (0, h - banner), (w, h), (0, 0, 220), -1)
