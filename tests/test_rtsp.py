@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from evaluation import synth
@@ -96,3 +97,42 @@ def test_a_stalled_server_is_caught_by_the_watchdog(rtsp, monitor_on):
     assert detected < 6
     rtsp.freeze(False)
     wait_for(lambda: sample(monitor, "vigil_camera_up") == 1, timeout=20)
+
+
+def overdue_notice_pixels(picture) -> int:
+    """Pixels of the orange of the panel's 'no decision for N s' line."""
+    return int((np.abs(picture.astype(int) - (0, 165, 255)).sum(axis=2) < 60).sum())
+
+
+def test_a_substream_that_vanishes_and_returns_is_said_on_the_tile_and_analysis_resumes(
+    rtsp, tiny_bundle, tmp_path
+):
+    """A camera shown alone, its main stream and its substream from two real RTSP servers. The
+    substream's server is killed: the main stream plays on, the analysis stream is counted down,
+    and the tile says its verdict is getting old; back, analysis resumes and the notice goes."""
+    small = tmp_path / "sub.mp4"
+    synth.make_demo(small, seed=5, width=160, height=90, fps=10.0, timeline=(("normal", 6.0),))
+    sub = RtspServer(small)
+    sub.start()
+    capture = {"reconnect_min_s": 0.2, "reconnect_max_s": 1.0, "open_timeout_s": 2.0, "read_timeout_s": 1.0}
+    cameras = [{"name": "gate", "source": rtsp.url, "substream": sub.url}]
+    config = parse_config(config_dict(tiny_bundle, cameras, tmp_path, capture=capture))
+    monitor = build_monitor(config, threading.Event())
+    labelled = lambda name, label: monitor.metrics.registry.get_sample_value(name, {"camera": label}) or 0  # noqa: E731
+    picture = lambda: monitor.compositor.latest()[1]  # noqa: E731
+    monitor.start()
+    try:
+        wait_for(lambda: sample(monitor, "vigil_frames_analysed_total") > 5 and picture() is not None, 30)
+        assert picture().shape[:2] == (180, 320)  # shown from the main stream
+        baseline = overdue_notice_pixels(picture())  # the scene's own orange, if any
+        sub.kill()
+        wait_for(lambda: labelled("vigil_camera_up", "gate:substream") == 0, timeout=6)
+        assert sample(monitor, "vigil_camera_up") == 1  # the main stream plays on
+        wait_for(lambda: overdue_notice_pixels(picture()) > baseline + 20, timeout=10)
+        analysed = sample(monitor, "vigil_frames_analysed_total")
+        sub.start()
+        wait_for(lambda: sample(monitor, "vigil_frames_analysed_total") > analysed + 5, timeout=20)
+        wait_for(lambda: overdue_notice_pixels(picture()) <= baseline + 5, timeout=10)
+    finally:
+        monitor.shutdown()
+        sub.kill()
