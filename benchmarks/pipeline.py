@@ -17,8 +17,6 @@ import json
 import multiprocessing
 import os
 import resource
-import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +28,7 @@ import cv2
 import numpy as np
 
 from benchmarks.machine import emit, machine_info
+from benchmarks.versions import ROOT, checkout, run_in_tree
 from evaluation import synth
 from streamer.config import parse_config
 from streamer.inference.bundle import read_manifest
@@ -113,10 +112,11 @@ def run_once(
     source: str,
     cameras: int,
     seconds: float,
-    workdir: Path,
+    workdir: str,
     providers: list[str] = ("cpu",),
     substream: str = "",
 ) -> dict:
+    workdir = Path(workdir)
     data = {
         "model": {"bundle": bundle, "providers": list(providers)},
         "alerts": {"directory": str(workdir / "alerts")},
@@ -294,45 +294,6 @@ def isolated(fn, *args):
         return pool.submit(fn, *args).result()
 
 
-def checkout(revision: str, into: Path) -> Path:
-    """The repository's tree at `revision`, unpacked under `into` (its committed bundles with it)."""
-    root = Path(__file__).resolve().parent.parent
-    tree = into / f"tree-{revision}"
-    tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(root), "archive", revision], capture_output=True, check=True)
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
-    # Measured by this benchmark's code: only the monitor differs between the versions compared.
-    shutil.rmtree(tree / "benchmarks")
-    (tree / "benchmarks").symlink_to(root / "benchmarks")
-    return tree
-
-
-RUN_IN_TREE = """
-import json, sys
-from pathlib import Path
-from benchmarks.pipeline import run_once
-bundle, source, cameras, seconds, workdir, providers, substream = json.loads(sys.argv[1])
-result = run_once(bundle, source, cameras, seconds, Path(workdir), providers, substream)
-print("RESULT " + json.dumps(result))
-"""
-
-
-def run_in_tree(tree: Path, *args) -> dict:
-    """run_once of the code in `tree` (that version's monitor and its own measuring code), in a
-    fresh process: a side-by-side run compares versions on one machine within one run."""
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_IN_TREE, json.dumps([str(a) if isinstance(a, Path) else a for a in args])],
-        cwd=tree,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(tree)},
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode or not lines:
-        raise RuntimeError(f"run in {tree} failed: {done.stderr.strip()[-2000:]}")
-    return json.loads(lines[-1][len("RESULT ") :])
-
-
 def sources(video: Path, rtsp: bool, substream: Path | None):
     """(kind, source, substream, server): the file paced in real time; with `substream`, the same
     file with a smaller copy of it as each camera's substream; with rtsp, the file served over RTSP
@@ -396,8 +357,7 @@ def main(argv=None) -> int:
             isolated(export_like, Path(args.bundle), name, workdir)
             for name in filter(None, args.export.split(","))
         ]
-        here = Path(__file__).resolve().parent.parent
-        versions = [("working tree", here)]
+        versions = [("working tree", ROOT)]
         if args.compare:
             versions.append((args.compare, checkout(args.compare, workdir)))
         providers = list(parse_providers(args.providers))
@@ -414,7 +374,7 @@ def main(argv=None) -> int:
                         short = set()  # versions that fell short: their limit is reached
                         for n in counts:
                             for version, tree in versions:  # interleaved: the same conditions
-                                if version in short or (substream and tree != here):
+                                if version in short or (substream and tree != ROOT):
                                     continue  # limit reached; substreams: this version's alone
                                 run = {
                                     "version": version,
@@ -423,7 +383,15 @@ def main(argv=None) -> int:
                                     "resolution": resolution or "file",
                                     "source_fps": source_fps,
                                     **run_in_tree(
-                                        tree, str(bundle), source, n, seconds, workdir, providers, substream
+                                        tree,
+                                        "benchmarks.pipeline:run_once",
+                                        str(bundle),
+                                        source,
+                                        n,
+                                        seconds,
+                                        str(workdir),
+                                        providers,
+                                        substream,
                                     ),
                                 }
                                 runs.append({**run, "shortfalls": shortfalls(run)})

@@ -266,3 +266,15 @@ def test_int8_benchmark_compares_each_bundle_with_its_quantized_copy(tiny_bundle
     (result,) = report["bundles"].values()
     assert set(result["backbone_ms_per_frame"]) == {"fp32", "int8"} and result["speedup"] > 0
     assert result["agreement"]["check_windows"] > 0 and -1 <= result["agreement"]["cam_correlation_mean"] <= 1
+
+
+def test_alert_burst_benchmark_runs_and_every_alert_has_its_clip(tmp_path):
+    from evaluation import synth
+
+    video = tmp_path / "fight.mp4"
+    synth.make_demo(video, width=320, height=180, fps=25.0, timeline=(("normal", 2.0), ("fight", 6.0)))
+    report = run("alert_burst.py", "--video", str(video), "--cameras", "2", "--seconds", "9")
+    (result,) = report["runs"]
+    assert result["version"] == "working tree" and result["cameras"] == 2
+    assert result["alerts"] >= 2 and result["clips"] == result["alerts"]  # a stop finishes every clip
+    assert result["longest_gap_ms"] >= result["p99_gap_ms"] > 0

@@ -156,3 +156,37 @@ def test_a_panel_says_how_old_its_numbers_are_once_decisions_stop():
     assert rows(overdue) > rows(on_time)
     red = lambda im: int(((im[..., 2] > 200) & (im[..., 1] < 40) & (im[..., 0] < 40)).sum())  # noqa: E731
     assert red(on_time) > 0 and red(overdue) == 0
+
+
+def test_clips_are_drawn_and_encoded_off_the_compositor_thread(tmp_path):
+    """An alert's pre-roll is drawn at full size when the alert fires: on the compositor's thread
+    that froze every camera's picture (3.4 s with four cameras alerting at once, measured by
+    benchmarks/alert_burst.py). The compositor only hands frames over; the clip writer writes."""
+    ring = FrameRing(512, "display_ring")
+    finished = []
+    compositor = Compositor(
+        OverlayConfig(display="headless"),
+        {"cam": ring},
+        ("normal", "fight"),
+        "Grad-CAM",
+        threading.Event(),
+        0.0,
+        build_metrics(),
+        clip_finished=lambda *clip: finished.append(clip),
+        pre_roll_s=0.4,
+    )
+    image = np.full((90, 160, 3), 120, np.uint8)
+    for seq in range(50):
+        ts = seq * 0.04
+        if seq == 25:
+            compositor.record_alert("cam", "a1", "fight", newest_ts=ts, post_roll_s=0.4, directory=tmp_path)
+        ring.put(Frame("cam", seq, ts, image))
+        compositor._tick(now=ts)
+    assert not list(tmp_path.iterdir())  # nothing written on the compositor's thread
+    compositor.close()  # the writer (never started here) writes what was handed over
+    (alert_id, camera, label, path, frames), *_ = finished
+    assert (alert_id, camera, label) == ("a1", "cam", "fight") and path == tmp_path / "a1.mp4"
+    assert frames == 10 + 11  # 0.4 s of pre-roll at 25 fps, then the frames up to 0.4 s after
+    capture = cv2.VideoCapture(str(path))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+    capture.release()

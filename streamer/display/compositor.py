@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -19,11 +18,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from streamer.alerts.log import RECORDING_SUFFIX, sync_folder
-from streamer.capture.outlets import decompress
 from streamer.capture.ring import FrameRing
 from streamer.config import OverlayConfig
 from streamer.display import drawing
+from streamer.display.clips import Clip, ClipFinished, ClipWriter, Evidence
 from streamer.display.trail import HeatTrail, peak_of
 from streamer.types import Analysis, Frame
 
@@ -33,48 +31,6 @@ KEEP_ANALYSED = 256
 NOTICE_S = 4.0
 # The annotated video of several headless cameras: a grid on a 1080p canvas.
 HEADLESS_CANVAS = (1920, 1080)
-
-
-@dataclass
-class Clip:
-    """An alert's clip being recorded: annotated frames from the pre-roll to `until` (post-roll)."""
-
-    alert_id: str
-    label: str
-    path: Path  # the final name; recorded under <id>.recording.mp4 until finished
-    until: float  # capture time after which the clip ends
-    writer: cv2.VideoWriter | None = None
-    size: tuple[int, int] = (0, 0)
-    frames: int = 0
-
-    @property
-    def recording(self) -> Path:
-        return self.path.with_name(self.alert_id + RECORDING_SUFFIX)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What a drawn frame's evidence picture is made of: the frame at full size (JPEG when the
-    capture kept one: 0.1 MB, not 2.7 MB), its heat and its panel. Drawn only for a clip."""
-
-    picture: bytes | np.ndarray
-    heat: np.ndarray | None
-    panel: drawing.Panel
-
-    @classmethod
-    def of(cls, frame: Frame, heat: np.ndarray | None, panel: drawing.Panel) -> Evidence:
-        return cls(frame.kept if frame.kept is not None else frame.image, heat, panel)
-
-    def draw(self, config: OverlayConfig) -> np.ndarray:
-        """The annotated full-size picture: the map (whatever the guard's keys) and the panel."""
-        if isinstance(self.picture, bytes):
-            image = decompress(self.picture)
-        else:
-            image = self.picture.copy()
-        if self.heat is not None:
-            drawing.draw_unit(image, self.heat, config)
-        drawing.draw_panel(image, self.panel)
-        return image
 
 
 @dataclass
@@ -135,9 +91,6 @@ class DisplayMeasures(Protocol):
     def heat_shown(self, camera: str, seq: int, peak: tuple[float, float] | None) -> None: ...
 
 
-ClipFinished = Callable[[str, str, str, Path, int], None]  # (alert id, camera, class, clip path, frames)
-
-
 class Compositor(threading.Thread):
     """canvas_size: (w, h) of the picture; None with one camera: its own frame size (the first).
     clip_finished is called once a clip has its final name, so that it can be logged."""
@@ -189,7 +142,7 @@ class Compositor(threading.Thread):
         self.writer_path = writer_path
         self._writer: cv2.VideoWriter | None = None
         self.measure = measure
-        self.clip_finished = clip_finished
+        self.clip_writer = ClipWriter(config, display_fps, clip_finished)
         self.camera_status = camera_status
 
     # ------------------------------------------------------------ from the inference thread
@@ -205,7 +158,9 @@ class Compositor(threading.Thread):
         with self._lock:
             view = self.views[camera]
             view.alert_text, view.alert_until = label, time.monotonic() + max(5.0, post_roll_s)
-            view.clips.append(Clip(alert_id, label, directory / f"{alert_id}.mp4", newest_ts + post_roll_s))
+            view.clips.append(
+                Clip(camera, alert_id, label, directory / f"{alert_id}.mp4", newest_ts + post_roll_s)
+            )
 
     # ------------------------------------------------------------ from the main thread (keys)
     def latest(self) -> tuple[int, np.ndarray | None]:
@@ -236,6 +191,7 @@ class Compositor(threading.Thread):
 
     # ------------------------------------------------------------ the thread
     def run(self) -> None:
+        self.clip_writer.start()
         try:
             while not self.stop_event.is_set():
                 if not self._tick(time.monotonic()):
@@ -298,7 +254,7 @@ class Compositor(threading.Thread):
             view.last = (frame, now, heat)
             view.tile = self._display_tile(frame, panel, heat)
         self.measure.frame_drawn(time.perf_counter() - started)
-        evidence = Evidence.of(frame, heat, panel)
+        evidence = Evidence(frame.kept if frame.kept is not None else frame.image, heat, panel)
         self._record(view, frame, evidence)
         view.recent.append(evidence)
 
@@ -364,52 +320,25 @@ class Compositor(threading.Thread):
 
     # ------------------------------------------------------------ evidence and the output video
     def _record(self, view: CameraView, frame: Frame, evidence: Evidence) -> None:
+        """Hand the frame to each clip being recorded (the first time, with the pre-roll held);
+        a clip past its post-roll is finished. The clip writer draws and encodes them."""
         if not view.clips:
             return
         with self._lock:
             clips = list(view.clips)
-        picture = evidence.draw(self.config)
         for clip in clips:
-            if clip.writer is None:
-                self._start(view, clip, picture.shape[:2])
-            clip.writer.write(drawing.letterbox(picture, *clip.size))
-            clip.frames += 1
+            self.clip_writer.add(clip, [evidence] if clip.started else [*view.recent, evidence])
+            clip.started = True
             if frame.ts >= clip.until:
                 self._finish(view, clip)
 
-    def _start(self, view: CameraView, clip: Clip, size: tuple[int, int]) -> None:
-        """Open the clip's file and write its pre-roll: the frames held from before the alert,
-        drawn now at full size."""
-        h, w = size
-        clip.size = (w, h)
-        clip.writer = cv2.VideoWriter(str(clip.recording), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-        for old in view.recent:
-            clip.writer.write(drawing.letterbox(old.draw(self.config), w, h))
-            clip.frames += 1
-
     def _finish(self, view: CameraView, clip: Clip) -> None:
-        """Close the clip, give it its final name, and only then let it be logged."""
         with self._lock:
             view.clips.remove(clip)
-        if clip.writer is None and view.recent:  # stopped before the alert's frame was drawn: the pre-roll
-            self._start(view, clip, view.recent[-1].draw(self.config).shape[:2])
-        if clip.writer is None:
-            logger.warning("%s: alert clip %s has no frame to record", view.name, clip.path.name)
-            return
-        clip.writer.release()
-        try:
-            fd = os.open(clip.recording, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(clip.recording, clip.path)
-            sync_folder(clip.path.parent)
-        except OSError as err:
-            logger.error("%s: alert clip %s not finished: %s", view.name, clip.path.name, err)
-            return
-        logger.info("%s: alert clip written: %s", view.name, clip.path.name)
-        self.clip_finished(clip.alert_id, view.name, clip.label, clip.path, clip.frames)
+        if not clip.started:  # stopped before the alert's frame was drawn: the pre-roll alone
+            self.clip_writer.add(clip, list(view.recent))
+            clip.started = True
+        self.clip_writer.finish(clip)
 
     def _write(self, picture: np.ndarray | None) -> None:
         if self.writer_path is None or picture is None:
@@ -437,6 +366,7 @@ class Compositor(threading.Thread):
                         self._draw(view, view.pending.popleft(), now)
                 for clip in list(view.clips):
                     self._finish(view, clip)
+            self.clip_writer.close()
             if self._writer is not None:
                 self._writer.release()
                 self._writer = None
