@@ -16,21 +16,26 @@ from streamer.metrics import build_metrics
 from streamer.types import Frame
 
 
+def make_compositor(rings: dict, delay: float, metrics=None, **options) -> Compositor:
+    """A headless compositor over `rings`, not started: tests drive it with _tick(now)."""
+    return Compositor(
+        OverlayConfig(display="headless"),
+        rings,
+        ("normal", "fight"),
+        "Grad-CAM",
+        threading.Event(),
+        delay,
+        metrics or build_metrics(),
+        **options,
+    )
+
+
 def compositor_with(frames_ts: list[float], delay: float = 1.0):
     ring = FrameRing(512, "display_ring")
     for seq, ts in enumerate(frames_ts):
         ring.put(Frame("cam", seq, ts, np.zeros((36, 64, 3), np.uint8)))
     metrics = build_metrics()
-    compositor = Compositor(
-        OverlayConfig(display="headless"),
-        {"cam": ring},
-        ("normal", "fight"),
-        "Grad-CAM",
-        threading.Event(),
-        delay,
-        metrics,
-    )
-    return compositor, metrics
+    return make_compositor({"cam": ring}, delay, metrics), metrics
 
 
 def drawn(metrics) -> int:
@@ -73,17 +78,7 @@ def test_the_canvas_keeps_its_size_and_every_frame_reaches_the_video_when_a_came
     picture is written (the old grid grew and every later frame was silently dropped)."""
     rings = {"north": FrameRing(512, "display_ring"), "south": FrameRing(512, "display_ring")}
     video = tmp_path / "annotated.mp4"
-    compositor = Compositor(
-        OverlayConfig(display="headless"),
-        rings,
-        ("normal", "fight"),
-        "Grad-CAM",
-        threading.Event(),
-        0.125,
-        build_metrics(),
-        writer_path=video,
-        canvas_size=(640, 360),
-    )
+    compositor = make_compositor(rings, 0.125, writer_path=video, canvas_size=(640, 360))
     images = {"north": np.full((180, 320, 3), 90, np.uint8), "south": np.full((240, 320, 3), 160, np.uint8)}
     drawn = 0
     for step in range(40):
@@ -115,16 +110,7 @@ def test_the_picture_is_laid_out_at_the_display_rate_not_once_per_drawn_frame():
         for i in range(50):
             ring.put(Frame(name, i, i / 25 + k * 0.01, np.zeros((36, 64, 3), np.uint8)))
     metrics = build_metrics()
-    compositor = Compositor(
-        OverlayConfig(display="headless"),
-        rings,
-        ("normal", "fight"),
-        "Grad-CAM",
-        threading.Event(),
-        0.0,
-        metrics,
-        canvas_size=(640, 360),
-    )
+    compositor = make_compositor(rings, 0.0, metrics, canvas_size=(640, 360))
     for step in range(200):  # ticks every 10 ms over 2 s
         compositor._tick(now=step * 0.01)
     assert drawn(metrics) == 200
@@ -164,16 +150,8 @@ def test_clips_are_drawn_and_encoded_off_the_compositor_thread(tmp_path):
     benchmarks/alert_burst.py). The compositor only hands frames over; the clip writer writes."""
     ring = FrameRing(512, "display_ring")
     finished = []
-    compositor = Compositor(
-        OverlayConfig(display="headless"),
-        {"cam": ring},
-        ("normal", "fight"),
-        "Grad-CAM",
-        threading.Event(),
-        0.0,
-        build_metrics(),
-        clip_finished=lambda *clip: finished.append(clip),
-        pre_roll_s=0.4,
+    compositor = make_compositor(
+        {"cam": ring}, 0.0, clip_finished=lambda *clip: finished.append(clip), pre_roll_s=0.4
     )
     image = np.full((90, 160, 3), 120, np.uint8)
     for seq in range(50):
