@@ -20,15 +20,6 @@ class Frame:
     wall: float = 0.0  # time.time() at capture, for logs and alert files
     kept: bytes | None = None  # the frame at full size, JPEG: what alert clips are drawn on
 
-    @property
-    def full_image(self) -> np.ndarray:
-        """The frame at its captured size: the kept JPEG decoded, or the image itself."""
-        if self.kept is None:
-            return self.image
-        from streamer.capture.outlets import decompress
-
-        return decompress(self.kept)
-
 
 @dataclass(frozen=True)
 class Analysis:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from evaluation import synth
-from streamer.capture.outlets import compress, fitted
+from streamer.capture.outlets import compress, decompress, fitted
 from streamer.config import parse_config
 from streamer.display import drawing
 from streamer.display.compositor import CameraView
@@ -79,7 +79,7 @@ def test_a_grid_draws_tiles_at_their_size_and_clips_at_full_size_from_compressed
     view = monitor.compositor.views["street"]
     frame = view.last[0]
     assert frame.image.shape == (180, 320, 3)  # shrunk once, on the camera's thread
-    assert frame.full_image.shape == (360, 640, 3)  # the full-size frame, kept as JPEG
+    assert decompress(frame.kept).shape == (360, 640, 3)  # the full-size frame, kept as JPEG
     # The pre-roll holds compressed frames: a tenth of their raw size or less.
     pictures = [e.picture for e in view.recent]
     assert len(pictures) == view.preroll_frames and all(isinstance(p, bytes) for p in pictures)
@@ -96,8 +96,6 @@ def test_a_pre_roll_frame_is_drawn_from_its_jpeg_close_to_the_raw_frame(scenes):
     capture = cv2.VideoCapture(str(scenes[0]))
     frames = [capture.read()[1] for _ in range(10)]
     capture.release()
-    from streamer.capture.outlets import decompress
-
     for raw in frames:
         error = np.abs(decompress(compress(raw, 85)).astype(int) - raw).mean()
         assert error < 3.0  # grey levels: what an investigator cannot tell apart at 25 fps

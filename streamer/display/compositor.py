@@ -41,9 +41,8 @@ class CameraView:
     preroll_frames: int
     pending: deque[Frame] = field(default_factory=deque)
     stamps: list[float] = field(default_factory=list)  # capture times of analysed frames, ascending
-    maps: dict[float, tuple[np.ndarray, float, int]] = field(
-        default_factory=dict
-    )  # ts -> (cam, scale, class)
+    # capture time -> (cam, window's colour scale, class explained)
+    maps: dict[float, tuple[np.ndarray, float, int]] = field(default_factory=dict)
     analysis: Analysis | None = None
     alert_text: str | None = None
     alert_until: float = 0.0
