@@ -27,7 +27,8 @@ from streamer.display import drawing
 logger = logging.getLogger(__name__)
 ClipFinished = Callable[[str, str, str, Path, int], None]  # (alert id, camera, class, clip path, frames)
 # At a stop, what is still queued is written within this; a clip cut short stays .recording.mp4.
-DRAIN_S = 10.0
+# With the threads' 1.5 s and the sinks' 3 s, a stop stays inside systemd's TimeoutStopSec of 10 s.
+DRAIN_S = 5.0
 
 
 @dataclass(frozen=True)
