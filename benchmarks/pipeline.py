@@ -8,6 +8,9 @@ Prints JSON, with a summary: the real-time cameras each backbone sustains here.
     python -m benchmarks.pipeline --resolutions 1280x720,1920x1080 --rtsp --cameras 1,2,4,8
     python -m benchmarks.pipeline --export mobilenetv2,vgg19     # needs the 'train' extra
     python -m benchmarks.pipeline --compare 8d3930e --cameras 1,2,4,8,16   # side by side with a commit
+    python -m benchmarks.pipeline --also-opencv-reader   # also the working tree with capture.reader="opencv"
+
+Generated scenes are H.264 as cameras send them (--codec mpeg4: as OpenCV writes them).
 """
 
 from __future__ import annotations
@@ -115,10 +118,12 @@ def run_once(
     workdir: str,
     providers: list[str] = ("cpu",),
     substream: str = "",
+    capture: dict | None = None,
 ) -> dict:
     workdir = Path(workdir)
     data = {
         "model": {"bundle": bundle, "providers": list(providers)},
+        "capture": capture or {},  # only set keys: a version from before them refuses them
         "alerts": {"directory": str(workdir / "alerts")},
         "overlay": {"display": "headless"},
         "metrics": {"enabled": False},
@@ -182,13 +187,34 @@ def bundle_label(bundle: Path) -> str:
     return f"{manifest['backbone']} {precision}".strip() if precision == "int8" else manifest["backbone"]
 
 
-def generated_scene(workdir: Path, resolution: str, quick: bool) -> Path:
+def generated_scene(workdir: Path, resolution: str, quick: bool, codec: str = "h264") -> Path:
     width, height = (int(v) for v in resolution.split("x"))
     video = workdir / f"scene-{resolution}.mp4"
     synth.make_demo(
         video, seed=11, width=width, height=height, fps=25.0, timeline=(("normal", 4.0 if quick else 20.0),)
     )
-    return video
+    if codec == "mpeg4":
+        return video
+    camera_like = workdir / f"scene-{resolution}-h264.mp4"
+    as_h264(video, camera_like)
+    return camera_like
+
+
+def as_h264(video: Path, out: Path, gop: int = 50) -> None:
+    """The video encoded as an IP camera sends it: H.264, a keyframe every 2 s at 25 fps, no B-frames."""
+    import av
+
+    with av.open(str(video)) as source, av.open(str(out), "w") as target:
+        decoded = source.streams.video[0]
+        stream = target.add_stream("libx264", rate=decoded.average_rate)
+        stream.width, stream.height, stream.pix_fmt = decoded.width, decoded.height, "yuv420p"
+        stream.options = {"g": str(gop), "bf": "0", "preset": "veryfast", "crf": "23"}
+        for frame in source.decode(decoded):  # re-timed by the encoder at its own rate
+            fresh = av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")
+            for packet in stream.encode(fresh):
+                target.mux(packet)
+        for packet in stream.encode():
+            target.mux(packet)
 
 
 def export_like(bundle: Path, backbone: str, workdir: Path) -> Path:
@@ -345,6 +371,12 @@ def main(argv=None) -> int:
         metavar="REVISION",
         help="also run the monitor of this git revision (e.g. a commit before a change), side by side",
     )
+    parser.add_argument(
+        "--also-opencv-reader",
+        action="store_true",
+        help='also run the working tree with capture.reader = "opencv" (a JPEG of each frame for clips)',
+    )
+    parser.add_argument("--codec", choices=["h264", "mpeg4"], default="h264", help="of generated scenes")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     counts = [1] if args.quick else [int(c) for c in args.cameras.split(",")]
@@ -357,24 +389,32 @@ def main(argv=None) -> int:
             isolated(export_like, Path(args.bundle), name, workdir)
             for name in filter(None, args.export.split(","))
         ]
-        versions = [("working tree", ROOT)]
+        versions = [("working tree", ROOT, {})]
+        if args.also_opencv_reader:
+            versions.append(("working tree, OpenCV reader", ROOT, {"reader": "opencv"}))
         if args.compare:
-            versions.append((args.compare, checkout(args.compare, workdir)))
+            versions.append((args.compare, checkout(args.compare, workdir), {}))
         providers = list(parse_providers(args.providers))
         for resolution in [None] if args.video else resolutions:
-            video = Path(args.video) if args.video else generated_scene(workdir, resolution, args.quick)
+            video = (
+                Path(args.video)
+                if args.video
+                else generated_scene(workdir, resolution, args.quick, args.codec)
+            )
             capture = cv2.VideoCapture(str(video))
             source_fps = capture.get(cv2.CAP_PROP_FPS)
             capture.release()
-            small = generated_scene(workdir, args.substream, args.quick) if args.substream else None
+            small = (
+                generated_scene(workdir, args.substream, args.quick, args.codec) if args.substream else None
+            )
             for kind, source, substream, server in sources(video, args.rtsp, small):
                 try:
                     for bundle in bundles:
                         backbone = bundle_label(bundle)
                         short = set()  # versions that fell short: their limit is reached
                         for n in counts:
-                            for version, tree in versions:  # interleaved: the same conditions
-                                if version in short or (substream and tree != ROOT):
+                            for version, tree, capture in versions:  # interleaved: the same conditions
+                                if version in short or (substream and version != "working tree"):
                                     continue  # limit reached; substreams: this version's alone
                                 run = {
                                     "version": version,
@@ -392,6 +432,7 @@ def main(argv=None) -> int:
                                         str(workdir),
                                         providers,
                                         substream,
+                                        capture,
                                     ),
                                 }
                                 runs.append({**run, "shortfalls": shortfalls(run)})
@@ -404,7 +445,7 @@ def main(argv=None) -> int:
         "benchmark": "pipeline",
         "machine": machine_info(),
         "bundle": args.bundle,
-        "video": "generated 25 fps" if not args.video else os.path.basename(args.video),
+        "video": f"generated 25 fps, {args.codec}" if not args.video else os.path.basename(args.video),
         "summary": summarise(runs),
         "runs": runs,
     }

@@ -64,6 +64,7 @@ class CaptureConfig:
     reconnect_max_s: float = field(default=30.0, metadata=_range(0.01, 86_400))
     watchdog_s: float = field(default=60.0, metadata=_range(0, 86_400))
     hw_decode: str = field(default="none", metadata=_choices("none", "auto", "vaapi", "mfx", "d3d11", "drm"))
+    reader: str = field(default="auto", metadata=_choices("auto", "opencv"))
 
 
 @dataclass(frozen=True)

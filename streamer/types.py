@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from streamer.capture.packets import KeptFrame
 from streamer.display import maps
 
 
@@ -18,7 +19,9 @@ class Frame:
     ts: float
     image: np.ndarray
     wall: float = 0.0  # time.time() at capture, for logs and alert files
-    kept: bytes | None = None  # the frame at full size, JPEG: what alert clips are drawn on
+    kept: KeptFrame | bytes | None = (
+        None  # the full-size frame alert clips are drawn on: its packets, or a JPEG
+    )
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from evaluation import synth
-from streamer.config import parse_config
+from streamer.capture.packets import KeptDecoder, KeptFrame
+from streamer.capture.sources import open_source
+from streamer.config import CaptureConfig, parse_config
 from streamer.monitor import build_monitor
 from testbed.rtsp import RtspServer, gst_rtsp_available
-from tests.test_monitor import config_dict
+from tests.test_monitor import config_dict, read_log, video_frames
 
 pytestmark = pytest.mark.rtsp
 
@@ -97,6 +99,30 @@ def test_a_stalled_server_is_caught_by_the_watchdog(rtsp, monitor_on):
     assert detected < 6
     rtsp.freeze(False)
     wait_for(lambda: sample(monitor, "vigil_camera_up") == 1, timeout=20)
+
+
+def test_an_rtsp_cameras_packets_decode_again_to_the_frames_it_showed(rtsp):
+    """H.264 over RTP (headers from the SDP, keyframes flagged by the depacketiser): a pre-roll
+    decoded again from the held packets is the very frames the capture thread decoded."""
+    time.sleep(1.5)  # the feeder's first keyframe
+    opened = open_source(rtsp.url, CaptureConfig(open_timeout_s=5.0))
+    assert opened.keeps_packets
+    decoded = [opened.reader.read() for _ in range(45)]
+    opened.reader.release()
+    kept = [(image, packets) for image, packets in decoded if packets is not None]
+    assert len(kept) >= 35  # only frames before the first keyframe have no packets to hold
+    decoder = KeptDecoder()
+    assert all(np.array_equal(decoder.picture(packets), image) for image, packets in kept[-30:])
+
+
+def test_alert_clips_of_an_rtsp_camera_are_drawn_from_its_packets(rtsp, monitor_on, tmp_path):
+    monitor = monitor_on(rtsp.url)
+    alerts = tmp_path / "alerts"
+    wait_for(lambda: (alerts / "alerts.jsonl").exists() and read_log(alerts)[1], timeout=40)
+    assert isinstance(monitor.compositor.views["gate"].last[0].kept, KeptFrame)
+    monitor.shutdown()
+    for record in read_log(alerts)[1].values():
+        assert video_frames(alerts / record["clip"]) == record["frames"] >= 10
 
 
 def overdue_notice_pixels(picture) -> int:

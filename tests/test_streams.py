@@ -12,6 +12,7 @@ import pytest
 
 from evaluation import synth
 from streamer.capture.outlets import compress, decompress, fitted
+from streamer.capture.packets import KeptDecoder, KeptFrame
 from streamer.config import parse_config
 from streamer.display import drawing
 from streamer.display.compositor import CameraView
@@ -62,8 +63,15 @@ def test_fitting_shrinks_to_the_box_keeping_aspect_and_never_enlarges():
     assert drawing.shrink(image, 426, 240).shape == (240, 426, 3)
 
 
+def held_bytes(pictures: list) -> int:
+    """What a pre-roll's frames hold: their JPEGs, or the packet groups they were decoded from."""
+    groups = {id(p.group): p.group.size for p in pictures if isinstance(p, KeptFrame)}
+    return sum(groups.values()) + sum(len(p) for p in pictures if isinstance(p, bytes))
+
+
+@pytest.mark.parametrize(("reader", "kept_as"), [("auto", KeptFrame), ("opencv", bytes)])
 def test_a_grid_draws_tiles_at_their_size_and_clips_at_full_size_from_compressed_frames(
-    scenes, tiny_bundle, tmp_path
+    scenes, tiny_bundle, tmp_path, reader, kept_as
 ):
     main, _ = scenes
     cameras = [
@@ -73,17 +81,21 @@ def test_a_grid_draws_tiles_at_their_size_and_clips_at_full_size_from_compressed
     data = config_dict(
         tiny_bundle, cameras, tmp_path, alerts={"class_thresholds": {"shooting": 1.0}, "pre_roll_s": 1.0}
     )
+    data["capture"]["reader"] = reader
     monitor = build_monitor(parse_config(data), threading.Event(), canvas_size=(640, 360))
     assert monitor.compositor.tile_box == (320, 360)
     run_until_clips(monitor)
     view = monitor.compositor.views["street"]
     frame = view.last[0]
     assert frame.image.shape == (180, 320, 3)  # shrunk once, on the camera's thread
-    assert decompress(frame.kept).shape == (360, 640, 3)  # the full-size frame, kept as JPEG
+    # The full-size frame is kept as the camera's packets (PyAV) or as a JPEG (OpenCV).
+    assert isinstance(frame.kept, kept_as)
+    full = KeptDecoder().picture(frame.kept) if kept_as is KeptFrame else decompress(frame.kept)
+    assert full.shape == (360, 640, 3)
     # The pre-roll holds compressed frames: a tenth of their raw size or less.
     pictures = [e.picture for e in view.recent]
-    assert len(pictures) == view.preroll_frames and all(isinstance(p, bytes) for p in pictures)
-    assert sum(map(len, pictures)) < 0.1 * len(pictures) * 640 * 360 * 3
+    assert len(pictures) == view.preroll_frames and all(isinstance(p, kept_as) for p in pictures)
+    assert held_bytes(pictures) < 0.1 * len(pictures) * 640 * 360 * 3
     alerts, clips = read_log(tmp_path / "alerts")
     assert clips and set(clips) == {a["id"] for a in alerts}
     for record in clips.values():

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from streamer.capture.outlets import Outlet, compress, fitted
+from streamer.capture.packets import KeptFrame
 from streamer.capture.sources import OpenedSource, SourceError, open_source, source_kind
 from streamer.config import CameraConfig, CaptureConfig
 from streamer.redact import redact_url
@@ -97,7 +98,7 @@ class CaptureThread(threading.Thread):
             except Exception as err:  # a decoder fault must not end the camera for good
                 reason = f"read failed: {err}"
             finally:
-                source.capture.release()
+                source.reader.release()
             if source.kind == "file" and reason != "stopped":  # played to its end (or broken): done
                 self._finish(reason if self.frames_delivered else f"{reason}: no frame could be decoded")
                 return
@@ -114,18 +115,19 @@ class CaptureThread(threading.Thread):
         paced = source.kind == "file" and self.camera.realtime
         started, count = time.monotonic(), 0
         while not self.stop_event.is_set():
-            ok, image = source.capture.read()
+            decoded = source.reader.read()
             now = time.monotonic()
-            if not ok or image is None:
+            if decoded is None:
                 if source.kind == "file" and self.camera.loop:
-                    source.capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
-                    ok, image = source.capture.read()
+                    source.reader.rewind()
+                    decoded = source.reader.read()
                     started, count = time.monotonic(), 0
-                if not ok or image is None:
+                if decoded is None:
                     return "end of file" if source.kind == "file" else "read failed"
             if now - self.last_frame_at > self.settings.stall_timeout_s and count > 0:
                 return f"stalled: no frame for {now - self.last_frame_at:.1f} s"
-            self._publish(as_bgr(image))
+            image, packets = decoded
+            self._publish(as_bgr(image), packets)
             count += 1
             if paced:  # play a file at its own frame rate, as a camera would deliver it
                 delay = started + count * period - time.monotonic()
@@ -144,14 +146,16 @@ class CaptureThread(threading.Thread):
             self.up = False
         self.finished = True
 
-    def _publish(self, image: np.ndarray) -> None:
+    def _publish(self, image: np.ndarray, packets: KeptFrame | None) -> None:
+        """Hand the frame to each outlet at its size; where an outlet keeps the full frame, it gets
+        the frame's packets, or else a JPEG of it (encoded once, whoever asks)."""
         self.frames_delivered += 1
         self.last_frame_at = time.monotonic()
         wall, kept = time.time(), {}
         for outlet in self.outlets:
             quality = outlet.keep_quality
-            if quality and quality not in kept:  # encoded once, whoever asks
-                kept[quality] = compress(image, quality)
+            if quality and quality not in kept:
+                kept[quality] = packets if packets is not None else compress(image, quality)
             frame = Frame(
                 self.camera.name,
                 self.seq,

@@ -1,4 +1,5 @@
-"""Frame sources: RTSP, HTTP (MJPEG), webcam index or file, opened through OpenCV with timeouts."""
+"""Frame sources: RTSP, HTTP (MJPEG), webcam index or file, opened with timeouts by the reader that
+suits them (readers.py): PyAV for files and RTSP decoded in software, OpenCV for the rest."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import cv2
 
 from streamer.capture.diagnose import diagnose
+from streamer.capture.readers import OpenCVReader, PyAVReader, open_pyav
 from streamer.config import CaptureConfig
 from streamer.redact import redact_url
 
@@ -60,21 +62,32 @@ def silence_backend_logs() -> None:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # no "can't be used to capture by name"
 
 
-def ffmpeg_options(kind: str, capture: CaptureConfig) -> str:
+def ffmpeg_options(kind: str, capture: CaptureConfig) -> dict[str, str]:
     """FFmpeg options for a network stream. `stimeout` is ignored by current FFmpeg: `timeout`
     (microseconds) bounds each read; small analyzeduration/probesize cut open time from ~3 s to <1 s."""
-    options = [f"timeout;{int(capture.read_timeout_s * 1e6)}", "analyzeduration;500000", "probesize;500000"]
+    options = {"timeout": str(int(capture.read_timeout_s * 1e6)), "analyzeduration": "500000"}
+    options["probesize"] = "500000"
     if kind == "rtsp":
-        options.insert(0, f"rtsp_transport;{capture.rtsp_transport}")
-    return "|".join(options)
+        options = {"rtsp_transport": capture.rtsp_transport} | options
+    return options
+
+
+def opencv_options(options: dict[str, str]) -> str:
+    """The same options in OPENCV_FFMPEG_CAPTURE_OPTIONS' form."""
+    return "|".join(f"{key};{value}" for key, value in options.items())
 
 
 @dataclass
 class OpenedSource:
-    capture: cv2.VideoCapture
+    reader: OpenCVReader | PyAVReader
     kind: str
     fps: float
     decoding: str = "software"  # what decodes it: "software", "vaapi", ... with why, after a fallback
+
+    @property
+    def keeps_packets(self) -> bool:
+        """Its frames come with their packets: alert clips need no JPEG of each frame."""
+        return isinstance(self.reader, PyAVReader)
 
 
 def open_source(source: str, capture: CaptureConfig) -> OpenedSource:
@@ -90,9 +103,11 @@ def open_source(source: str, capture: CaptureConfig) -> OpenedSource:
         raise OSError(f"{redact_url(source)}: no such file")
     params = timeouts if kind in ("rtsp", "http") else []
     hw = capture.hw_decode if kind != "webcam" and capture.hw_decode not in _HW_UNAVAILABLE else "none"
+    if capture.reader == "auto" and kind in ("file", "rtsp") and capture.hw_decode == "none":
+        return _open_with_pyav(source, kind, capture)
     with _OPEN_LOCK:
         if kind in ("rtsp", "http"):
-            os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = ffmpeg_options(kind, capture)
+            os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = opencv_options(ffmpeg_options(kind, capture))
         if kind == "webcam":
             cap = cv2.VideoCapture(int(source))
         else:
@@ -104,14 +119,28 @@ def open_source(source: str, capture: CaptureConfig) -> OpenedSource:
                     _HW_UNAVAILABLE.add(hw)
     if not cap.isOpened():
         cap.release()
-        reason = (
-            diagnose(source, capture.open_timeout_s) if kind in ("rtsp", "http") else "not a readable video"
-        )
-        raise OSError(f"{redact_url(source)}: cannot open {kind} source: {reason}")
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    return OpenedSource(
-        cap, kind, fps if fps and 0 < fps < 1000 else 25.0, _decoding(cap, kind, capture.hw_decode)
-    )
+        raise _cannot_open(source, kind, capture)
+    reader = OpenCVReader(cap)
+    return OpenedSource(reader, kind, _plausible(reader.fps), _decoding(cap, kind, capture.hw_decode))
+
+
+def _open_with_pyav(source: str, kind: str, capture: CaptureConfig) -> OpenedSource:
+    options = ffmpeg_options(kind, capture) if kind == "rtsp" else {}
+    reader = open_pyav(source, options, capture.open_timeout_s, capture.read_timeout_s)
+    if reader is None:
+        raise _cannot_open(source, kind, capture)
+    return OpenedSource(reader, kind, _plausible(reader.fps), "software")
+
+
+def _cannot_open(source: str, kind: str, capture: CaptureConfig) -> OSError:
+    """Why a source did not open, in Vigil's words: FFmpeg's own carry the URL with its password."""
+    reason = diagnose(source, capture.open_timeout_s) if kind in ("rtsp", "http") else "not a readable video"
+    return OSError(f"{redact_url(source)}: cannot open {kind} source: {reason}")
+
+
+def _plausible(fps: float) -> float:
+    """A header's frame rate, or 25 where it lies (0, NaN, thousands)."""
+    return fps if fps and 0 < fps < 1000 else 25.0
 
 
 def _open_ffmpeg(source: str, params: list[int], hw: str) -> cv2.VideoCapture:

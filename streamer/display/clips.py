@@ -1,8 +1,9 @@
 """Alert clips, drawn and encoded on a thread of their own.
 
-An alert's pre-roll is drawn at full size from its held JPEGs when the alert fires: about 0.6 s of
-work for 3 s of 720p. On the compositor's thread that would freeze every camera's picture at the
-moment the guard looks at it, once per camera alerting. The compositor hands frames over here as
+An alert's pre-roll is drawn at full size from its held frames (the camera's packets, decoded again
+from their keyframe, or JPEGs) when the alert fires: about 0.6 s of work for 3 s of 720p. On the
+compositor's thread that would freeze every camera's picture at the moment the guard looks at it,
+once per camera alerting. The compositor hands frames over here as
 they come; the clip is written as <id>.recording.mp4, fsynced, renamed, and only then logged.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from streamer.alerts.log import RECORDING_SUFFIX, sync_folder
 from streamer.capture.outlets import decompress
+from streamer.capture.packets import KeptDecoder, KeptFrame
 from streamer.config import OverlayConfig
 from streamer.display import drawing
 
@@ -33,16 +35,24 @@ DRAIN_S = 5.0
 
 @dataclass(frozen=True)
 class Evidence:
-    """What a drawn frame's evidence picture is made of: the frame at full size (JPEG when the
-    capture kept one: 0.1 MB, not 2.7 MB), its heat and its panel. Drawn only for a clip."""
+    """What a drawn frame's evidence picture is made of: the frame at full size (as the camera's
+    packets, or a JPEG: a few kB or 0.1 MB, not 2.7 MB), its heat and its panel. Drawn only for a clip."""
 
-    picture: bytes | np.ndarray
+    picture: KeptFrame | bytes | np.ndarray
     heat: np.ndarray | None
     panel: drawing.Panel
 
-    def draw(self, config: OverlayConfig) -> np.ndarray:
-        """The annotated full-size picture: the map (whatever the guard's keys) and the panel."""
-        image = decompress(self.picture) if isinstance(self.picture, bytes) else self.picture.copy()
+    def draw(self, config: OverlayConfig, decoder: KeptDecoder) -> np.ndarray | None:
+        """The annotated full-size picture: the map (whatever the guard's keys) and the panel; None
+        if its packets no longer decode (a damaged stream)."""
+        if isinstance(self.picture, KeptFrame):
+            image = decoder.picture(self.picture)
+            if image is None:
+                return None
+        elif isinstance(self.picture, bytes):
+            image = decompress(self.picture)
+        else:
+            image = self.picture.copy()
         if self.heat is not None:
             drawing.draw_unit(image, self.heat, config)
         drawing.draw_panel(image, self.panel)
@@ -60,6 +70,7 @@ class Clip:
     until: float
     started: bool = False  # its pre-roll was handed over (compositor's side)
     writer: cv2.VideoWriter | None = field(default=None, repr=False)  # writer thread's side from here
+    decoder: KeptDecoder = field(default_factory=KeptDecoder, repr=False)
     size: tuple[int, int] = (0, 0)
     frames: int = 0
 
@@ -112,7 +123,9 @@ class ClipWriter(threading.Thread):
 
     def _write(self, clip: Clip, evidence: list[Evidence]) -> None:
         for item in evidence:
-            picture = item.draw(self.config)
+            picture = item.draw(self.config, clip.decoder)
+            if picture is None:
+                continue
             if clip.writer is None:
                 h, w = picture.shape[:2]
                 clip.size = (w, h)
@@ -127,6 +140,7 @@ class ClipWriter(threading.Thread):
             logger.warning("%s: alert clip %s has no frame to record", clip.camera, clip.path.name)
             return
         clip.writer.release()
+        clip.decoder = KeptDecoder()  # lets go of the packets it held
         try:
             fd = os.open(clip.recording, os.O_RDONLY)
             try:
