@@ -326,7 +326,7 @@ def sources(video: Path, rtsp: bool, substream: Path | None):
     by a local server, started here and killed by the caller."""
     yield "file", str(video), "", None
     if substream is not None:
-        yield f"file, substream {substream.stem.split('-')[-1]}", str(video), str(substream), None
+        yield f"file, substream {substream.stem.split('-')[1]}", str(video), str(substream), None
     if rtsp:
         from testbed.rtsp import RtspServer, gst_rtsp_available
 

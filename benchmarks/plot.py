@@ -101,7 +101,9 @@ def plot_pipeline(report: dict, path: Path) -> None:
     for name, runs in groups.items():
         cameras = [r["cameras"] for r in runs]
         p95 = [r["decision_latency_ms"].get("p95", 0) for r in runs]
-        style = "o-" if runs[0].get("version", "working tree") == "working tree" else "o--"  # before: dashed
+        version = runs[0].get("version", "working tree")
+        # the working tree solid, its variants dotted, a compared revision dashed
+        style = "o-" if version == "working tree" else "s:" if version.startswith("working tree") else "o--"
         (line,) = latency_ax.plot(cameras, p95, style, label=name)
         cpu_ax.plot(cameras, [r["cpu_percent"] for r in runs], style, color=line.get_color())
         rss_ax.plot(cameras, [r["rss_mb"]["max"] for r in runs], style, color=line.get_color())
