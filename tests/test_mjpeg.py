@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from streamer.capture.packets import KeptDecoder, KeptFrame
 from streamer.config import parse_config
 from streamer.monitor import build_monitor
 from tests.test_monitor import config_dict
@@ -68,5 +69,10 @@ def test_frames_flow_from_an_mjpeg_camera(tiny_bundle, mjpeg_camera, tmp_path):
             time.sleep(0.1)
         assert sample("vigil_camera_up", {"camera": "lobby"}) == 1
         assert sample("vigil_frames_analysed_total", {"camera": "lobby"}) >= 5
+        # Clips keep the camera's own JPEGs (one packet each), not a JPEG encoded again here.
+        frame = monitor.compositor.views["lobby"].last[0]
+        assert isinstance(frame.kept, KeptFrame) and len(frame.kept.group.packets) == 1
+        assert frame.kept.group.packets[0][0] in MjpegHandler.frames
+        assert np.array_equal(KeptDecoder().picture(frame.kept), frame.image)  # the picture shown
     finally:
         monitor.shutdown()

@@ -4,6 +4,7 @@ thread decoded, in any order asked, with B-frames, and never held without bound.
 from __future__ import annotations
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -86,12 +87,28 @@ def test_pyav_and_opencv_readers_see_the_same_picture(tmp_path):
     pyav = open_source(str(video), CaptureConfig())
     opencv = open_source(str(video), CaptureConfig(reader="opencv"))
     assert pyav.keeps_packets and not opencv.keeps_packets and pyav.fps == opencv.fps == 10.0
+    assert pyav.decoding == "software (PyAV)" and opencv.decoding == "software"
     for _ in range(10):
         (a, kept), (b, none) = pyav.reader.read(), opencv.reader.read()
         assert kept is not None and none is None
         assert np.abs(a.astype(int) - b).mean() < 2.0  # colour conversion rounding only
     pyav.reader.release()
     opencv.reader.release()
+
+
+@pytest.mark.parametrize(("fourcc", "suffix"), [("MJPG", ".avi"), ("mp4v", ".mp4")])
+def test_colours_come_out_as_sent_whatever_the_range_of_the_stream(tmp_path, fourcc, suffix):
+    """JPEG frames are full-range YUV, H.264 and MPEG-4 video-range: a flat colour stays that colour."""
+    path = tmp_path / f"flat{suffix}"
+    colour = (200, 30, 90)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10.0, (160, 120))
+    for _ in range(5):
+        writer.write(np.full((120, 160, 3), colour, np.uint8))
+    writer.release()
+    opened = open_source(str(path), CaptureConfig())
+    image, _ = opened.reader.read()
+    opened.reader.release()
+    assert np.abs(image[40:80, 40:120].reshape(-1, 3).mean(axis=0) - colour).max() < 4
 
 
 def test_a_file_of_random_bytes_does_not_open_and_says_so_without_ffmpeg_words(tmp_path):

@@ -101,7 +101,7 @@ def open_source(source: str, capture: CaptureConfig) -> OpenedSource:
         raise OSError(f"{redact_url(source)}: no such file")
     params = timeouts if kind in ("rtsp", "http") else []
     hw = capture.hw_decode if kind != "webcam" and capture.hw_decode not in _HW_UNAVAILABLE else "none"
-    if capture.reader == "auto" and kind in ("file", "rtsp") and capture.hw_decode == "none":
+    if capture.reader == "auto" and kind != "webcam" and capture.hw_decode == "none":
         return _open_with_pyav(source, kind, capture)
     with _OPEN_LOCK:
         if kind in ("rtsp", "http"):
@@ -123,11 +123,11 @@ def open_source(source: str, capture: CaptureConfig) -> OpenedSource:
 
 
 def _open_with_pyav(source: str, kind: str, capture: CaptureConfig) -> OpenedSource:
-    options = ffmpeg_options(kind, capture) if kind == "rtsp" else {}
+    options = ffmpeg_options(kind, capture) if kind in ("rtsp", "http") else {}
     reader = open_pyav(source, options, capture.open_timeout_s, capture.read_timeout_s)
     if reader is None:
         raise _cannot_open(source, kind, capture)
-    return OpenedSource(reader, kind, _plausible(reader.fps), "software")
+    return OpenedSource(reader, kind, _plausible(reader.fps), "software (PyAV)")
 
 
 def _cannot_open(source: str, kind: str, capture: CaptureConfig) -> OSError:
