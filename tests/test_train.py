@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
@@ -214,3 +215,27 @@ def test_also_train_clips_join_the_training_side_only(tiny_data, tmp_path, caplo
     shutil.copy(next((extra / "fight").glob("*.mp4")), extra / "riot")
     with pytest.raises(DatasetError, match=r"folder\(s\) \['riot'\] are none of the classes"):
         train(tiny_config(tiny_data, tmp_path / "r2", epochs=1, also_train=str(extra)))
+
+
+def test_a_frozen_backbone_keeps_its_features_while_the_rest_learns(tiny_data, tmp_path):
+    from models.convrnn import split_convrnn
+    from models.export import load_model
+    from models.training.train import convrnn_only
+
+    def parts(run):
+        model = convrnn_only(load_model(run / "last.keras"))
+        backbone = split_convrnn(model)[0]
+        mine = {id(w) for w in backbone.weights}
+        return backbone.get_weights(), [w.numpy() for w in model.weights if id(w) not in mine]
+
+    first = tmp_path / "first"
+    train(tiny_config(tiny_data, first, epochs=1))
+    frozen = tmp_path / "frozen"
+    train(
+        tiny_config(
+            tiny_data, frozen, epochs=2, backbone_from=str(first / "last.keras"), freeze_backbone=True
+        )
+    )
+    (before, head_before), (after, head_after) = parts(first), parts(frozen)
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    assert any(not np.array_equal(a, b) for a, b in zip(head_before, head_after, strict=True))

@@ -72,6 +72,7 @@ class TrainConfig:
     augment: bool = True
     resume: bool = False
     backbone_from: str | None = None
+    freeze_backbone: bool = False  # train the rest on the backbone's features as they are
     groups: str | None = None  # a group file (evaluation/groups.py)
     group_pattern: str | None = None
     folds: int = 0  # with groups: validate on fold `fold` of `folds`
@@ -274,6 +275,8 @@ def build_or_resume(cfg: TrainConfig, out: Path, classes: tuple[str, ...]) -> tu
     )
     if cfg.backbone_from:
         copy_backbone(cfg.backbone_from, model)
+    if cfg.freeze_backbone:
+        split_convrnn(model)[0].trainable = False
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     if cfg.frame_loss > 0 or cfg.box_loss > 0:
         model = training_model(model, cfg.frame_loss > 0, cfg.box_loss > 0)
