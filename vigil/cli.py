@@ -536,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--freeze-backbone",
         action="store_true",
         help="train only what follows the backbone, on its features as they are (from --weights or "
-        "--backbone-from): a third of the cost a step, for a small data set",
+        "--backbone-from): no gradient goes through it; for a small data set",
     )
     grouping = p.add_mutually_exclusive_group()
     grouping.add_argument(
