@@ -12,6 +12,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
 FOOTAGE = REPO.parent / "shared" / "data" / "footage" / "vtest.avi"
+REAL_FIGHTS = REPO.parent / "shared" / "data" / "real-fights"  # read its README before using it
 
 TINY = {
     "backbone": "compact",

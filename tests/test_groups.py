@@ -9,8 +9,7 @@ import pytest
 
 from evaluation.dataset import Clip, DatasetError
 from evaluation.groups import assign_groups, group_folds, pattern_groups, read_group_file, split_by_group
-
-REAL_FIGHTS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real-fights"
+from tests.conftest import REAL_FIGHTS
 
 
 def clip(name: str, label: int) -> Clip:

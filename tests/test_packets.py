@@ -14,6 +14,7 @@ from streamer.capture.packets import KeptDecoder, PacketKeeper, StreamFormat
 from streamer.capture.readers import open_pyav
 from streamer.capture.sources import open_source
 from streamer.config import CaptureConfig
+from tests.conftest import FOOTAGE, REAL_FIGHTS
 
 
 def encode_h264(path, frames: int = 60, gop: int = 12, bframes: int = 2) -> None:
@@ -130,3 +131,30 @@ def test_a_stream_of_undecodable_packets_ends_instead_of_reading_forever(tmp_pat
     monkeypatch.setattr("streamer.capture.readers.MAX_BAD_PACKETS", 3)
     decoded = read_all(path)  # returns: the run would end or skip, never hang
     assert len(decoded) <= 30
+
+
+@pytest.mark.skipif(
+    not REAL_FIGHTS.is_dir(), reason="the shared real surveillance clips are not beside the checkout"
+)
+def test_real_surveillance_clips_read_alike_by_pyav_and_opencv_and_decode_again_from_their_packets():
+    """197 clips cut from a few dozen real CCTV videos (codecs, sizes and rates of the real world) and
+    the shared pedestrian footage: the same frames and rate as OpenCV reads, every frame with its
+    packets, and the packets decode again to the frame shown."""
+    paths = sorted(REAL_FIGHTS.glob("*/*.mp4")) + ([FOOTAGE] if FOOTAGE.exists() else [])
+    assert len(paths) > 100
+    for path in paths:
+        pyav = open_source(str(path), CaptureConfig())
+        opencv = open_source(str(path), CaptureConfig(reader="opencv"))
+        ours = []
+        while (item := pyav.reader.read()) is not None:
+            ours.append(item)
+        theirs = []
+        while (item := opencv.reader.read()) is not None:
+            theirs.append(item[0])
+        pyav.reader.release()
+        opencv.reader.release()
+        assert len(ours) == len(theirs) > 0 and pyav.fps == opencv.fps, path.name
+        assert max(np.abs(a.astype(np.int16) - b).mean() for (a, _), b in zip(ours, theirs)) < 3, path.name
+        assert all(kept is not None for _, kept in ours), path.name
+        decoder = KeptDecoder()
+        assert all(np.array_equal(decoder.picture(kept), image) for image, kept in ours[-10:]), path.name
