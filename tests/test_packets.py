@@ -17,17 +17,18 @@ from streamer.config import CaptureConfig
 from tests.conftest import FOOTAGE, REAL_FIGHTS
 
 
-def encode_h264(path, frames: int = 60, gop: int = 12, bframes: int = 2) -> None:
+def encode_h264(path, frames: int = 60, gop: int = 12, bframes: int = 2, size=(320, 240)) -> None:
     """An H.264 file as cameras send it (keyframe every `gop`), with B-frames: packets arrive in
     decode order, frames come out in presentation order."""
     rng = np.random.default_rng(0)
+    width, height = size
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"g": str(gop), "bf": str(bframes), "preset": "ultrafast", "sc_threshold": "0"}
         if bframes == 0:
             stream.options |= {"tune": "zerolatency"}
-        base = rng.integers(0, 256, (240, 320, 3), np.uint8)
+        base = cv2.resize(rng.integers(0, 256, (60, 80, 3), np.uint8), (width, height))
         for i in range(frames):
             image = np.roll(base, 4 * i, axis=1)  # motion, so that P and B frames carry something
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
@@ -56,6 +57,17 @@ def test_kept_packets_decode_to_the_very_frames_the_camera_thread_saw(tmp_path, 
     decoder = KeptDecoder()
     for image, kept in decoded[7:40]:  # a clip's pre-roll starts mid-group
         assert np.array_equal(decoder.picture(kept), image)
+
+
+def test_a_4k_stream_decoded_on_several_threads_keeps_its_frames_in_their_groups(tmp_path):
+    """Past 1080p the decoder spreads a frame over threads and gives frames a few packets late:
+    each frame is still matched to the group it belongs to."""
+    path = tmp_path / "4k.mp4"
+    encode_h264(path, frames=16, gop=4, bframes=0, size=(3840, 2160))
+    decoded = read_all(path)
+    assert len(decoded) == 16 and decoded[0][0].shape == (2160, 3840, 3)
+    decoder = KeptDecoder()
+    assert all(np.array_equal(decoder.picture(kept), image) for image, kept in decoded)
 
 
 def test_frames_asked_out_of_order_or_skipped_still_come_right(tmp_path):

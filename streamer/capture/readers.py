@@ -44,16 +44,18 @@ class OpenCVReader:
 
 
 class PyAVReader:
-    """A file or RTSP stream demuxed and decoded by PyAV (FFmpeg), one decoder thread per camera."""
+    """A file, RTSP or MJPEG stream demuxed and decoded by PyAV (FFmpeg) on the camera's thread."""
 
     def __init__(self, container: av.container.InputContainer):
         self.container = container
         self.stream = container.streams.video[0]
         context = self.stream.codec_context
         if context.width * context.height > 1920 * 1088:
-            self.stream.thread_type = "AUTO"  # one core takes 25-40 ms a 4K frame: a few frames' delay
+            self.stream.thread_type = (
+                "AUTO"  # one core takes 25-40 ms a 4K frame: spread it, a few frames late
+            )
         else:
-            context.thread_count = 1  # one thread per camera, each with a thread: no frame delay
+            context.thread_count = 1  # each camera has its own thread already; no frame-threading delay
         self.keeper = PacketKeeper(
             StreamFormat(context.name, context.extradata, context.width, context.height)
         )
