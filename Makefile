@@ -4,6 +4,9 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 DEMO_VIDEO ?= build/demo.mp4
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# pip's cache would hold a second copy of every wheel (TensorFlow's alone is hundreds of MB); CI's disk
+# has run out on it.
+export PIP_NO_CACHE_DIR ?= 1
 
 .PHONY: run test lint venv-runtime venv-all clean
 

@@ -269,9 +269,10 @@ def read_frames(
 
 
 def iter_window_frames(path: Path, windows: list[list[int]], size: tuple[int, int] | None = None):
-    """(window, {frame number: frame}) for windows sorted by start, decoding the clip once and
-    holding only the frames still wanted: a long clip's every window in bounded memory."""
-    pending = sorted(windows, key=lambda w: w[0])
+    """(window, {frame number: frame}) for windows sorted by their first frame, decoding the clip
+    once and holding only the frames still wanted: a long clip's every window in bounded memory. A
+    window is any list of frame numbers (with a motion coding, ModelInput.sources: predecessors too)."""
+    pending = sorted(windows, key=min)
     frames = decode(path, {f for w in windows for f in w}, size)
     held: dict[int, np.ndarray] = {}
     for n, window in enumerate(pending):
@@ -283,7 +284,7 @@ def iter_window_frames(path: Path, windows: list[list[int]], size: tuple[int, in
                 )
             held[index] = frame
         yield window, {f: held[f] for f in window}
-        keep_from = pending[n + 1][0] if n + 1 < len(pending) else max(held) + 1
+        keep_from = min(pending[n + 1]) if n + 1 < len(pending) else max(held) + 1
         held = {f: v for f, v in held.items() if f >= keep_from}
 
 

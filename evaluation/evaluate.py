@@ -16,7 +16,6 @@ from evaluation.scores import classification_report, clip_report, format_classif
 from evaluation.sheet import ContactSheet
 from streamer.display import maps
 from streamer.inference.bundle import Bundle
-from streamer.inference.frames import to_model_input
 
 logger = logging.getLogger(__name__)
 
@@ -58,24 +57,28 @@ class Pointing:
         }
 
 
-def clip_activations(bundle: Bundle, frames: dict[int, np.ndarray], batch: int = 32) -> dict[int, np.ndarray]:
-    """Backbone activations of each frame, computed once: the monitor's per-frame cache."""
-    order = sorted(frames)
-    size = bundle.manifest.input_size
+def clip_activations(
+    bundle: Bundle, frames: dict[int, np.ndarray], indices: set[int], fps: float, batch: int = 32
+) -> dict[int, np.ndarray]:
+    """Backbone activations of each of `indices`, computed once: the monitor's per-frame cache.
+    `frames` holds them and (motion coding) their predecessors, decoded at the clip's `fps`."""
+    model_input = bundle.manifest.model_input
+    order = sorted(indices)
     out = {}
     for i in range(0, len(order), batch):
         chunk = order[i : i + batch]
-        acts = bundle.backbone(np.stack([to_model_input(frames[f], size) for f in chunk]))
-        out.update(zip(chunk, acts))
+        images = [frames[f] for f in model_input.sources(chunk, fps)]
+        out.update(zip(chunk, bundle.backbone(model_input.encode(images))))
     return out
 
 
 def class_probability(bundle: Bundle, target: int) -> Callable[[list[np.ndarray]], float]:
-    """probability(native frames of a window) of the target class, through the bundle."""
-    size = bundle.manifest.input_size
+    """probability(native frames of a window, as ModelInput.sources names them) of the target
+    class, through the bundle."""
+    model_input = bundle.manifest.model_input
 
     def probability(frames: list[np.ndarray]) -> float:
-        acts = bundle.backbone(np.stack([to_model_input(f, size) for f in frames]))
+        acts = bundle.backbone(model_input.encode(frames))
         return float(bundle.head(acts, target=target).probs[target])
 
     return probability
@@ -115,8 +118,9 @@ def evaluate_clip(
     windows = clip_windows(clip, m.frames, m.sample_fps, hop_seconds)
     if not windows:
         return None
-    frames = read_frames(clip.path, {f for w in windows for f in w}, size=None)
-    activations = clip_activations(bundle, frames)
+    shown = {f for w in windows for f in w}
+    frames = read_frames(clip.path, set(m.model_input.sources(sorted(shown), clip.fps)), size=None)
+    activations = clip_activations(bundle, frames, shown, clip.fps)
     probs = []
     label = m.classes[clip.label]
     for n, window in enumerate(windows):
@@ -129,7 +133,8 @@ def evaluate_clip(
             if clip.boxes and f in clip.boxes:
                 tallies.add_pointing(label, maps_up[k], clip.boxes[f], margin)
         if n < deletion_windows:
-            window_frames = [frames[f] for f in window]
+            # One mask on every frame the window's input is made of (predecessors too).
+            window_frames = [frames[f] for f in m.model_input.sources(window, clip.fps)]
             deleted = faithfulness.deletion(
                 class_probability(bundle, clip.label),
                 window_frames,

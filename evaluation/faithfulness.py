@@ -105,7 +105,8 @@ def deletion(
     rng: np.random.Generator,
 ) -> dict:
     """{"base": the window's probability, mask kind: [probability after removing each FRACTION]}
-    for one window: its native frames, their upsampled maps [T, H, W], and `probability(frames)` of
+    for one window: the native frames its input is made of (with a motion coding, their
+    predecessors too, masked alike), their upsampled maps [T, H, W], and `probability(frames)` of
     the class explained."""
     soft = blurred(frames)
     size = frames[0].shape[:2]

@@ -22,7 +22,7 @@ from explain.methods.video import frame_importance, temporal_smooth
 from models.convrnn import split_convrnn
 from streamer.display import maps
 from streamer.inference.bundle import KERAS_FILE, BundleError, Manifest, read_manifest
-from streamer.inference.frames import to_model_input
+from streamer.inference.frames import BGR_INPUT, ModelInput
 
 SMOOTHED = "gradcam-smoothed"
 SALIENCY, SMOOTHGRAD = "saliency", "smoothgrad"
@@ -86,12 +86,19 @@ class Explainer:
     def monitor_cam(self) -> str:
         return self.manifest.cam if self.manifest else "gradcam"
 
+    @property
+    def model_input(self) -> ModelInput:
+        if self.manifest:
+            return self.manifest.model_input
+        return ModelInput(tuple(self.backbone.input.shape[1:3]), BGR_INPUT)
+
     def class_probability(self, target: int):
-        """probability(native frames of a window) of the target class: what deletion follows."""
-        size = self.manifest.input_size
+        """probability(the native frames a window's input is made of) of the target class: what
+        deletion follows."""
+        model_input = self.model_input
 
         def probability(frames: list[np.ndarray]) -> float:
-            acts = self.activations(np.stack([to_model_input(f, size) for f in frames]))
+            acts = self.activations(model_input.encode(frames))
             logits = np.asarray(self.head(acts[None], training=False))[0]
             return float(np.exp(logits[target] - logits.max()) / np.exp(logits - logits.max()).sum())
 
@@ -109,6 +116,7 @@ class WindowExplanation:
     frames: list[int]  # frame numbers in the clip
     times: list[float]  # seconds from the clip's start
     images: list[np.ndarray]  # the native frames, BGR
+    sources: list[np.ndarray]  # what its input is made of: the frames (and their predecessors)
     probs: np.ndarray
     target: int
     maps: dict[str, np.ndarray]  # method -> [T, h, w] (last conv) or [T, H, W] (input pixels)
@@ -179,9 +187,10 @@ def explain_window(
     margin: int = 4,
     smooth_samples: int = 8,
 ) -> WindowExplanation:
-    """One window: probabilities, the explained class (asked, else the top one) and every map."""
-    size = explainer.manifest.input_size
-    inputs = np.stack([to_model_input(images[f], size) for f in window])
+    """One window: probabilities, the explained class (asked, else the top one) and every map.
+    images: the window's frames and, with a motion coding, their predecessors."""
+    sources = [images[f] for f in explainer.model_input.sources(window, clip.fps)]
+    inputs = explainer.model_input.encode(sources)
     activations = explainer.activations(inputs)
     explained = GradCam(explainer.head).explain(activations, -1 if target is None else target)
     target = int(explained["cam_class"])
@@ -192,6 +201,7 @@ def explain_window(
         list(window),
         [f / clip.fps for f in window],
         [images[f] for f in window],
+        sources,
         explained["probs"],
         target,
         maps,
@@ -244,11 +254,14 @@ def suspicion(explainer: Explainer, clip: Clip, windows: list[list[int]]) -> lis
     normal = explainer.manifest.classes.index(explainer.manifest.normal_class)
     cache: dict[int, np.ndarray] = {}
     scores = []
-    size = explainer.manifest.input_size
-    for window, frames in progress(iter_window_frames(clip.path, windows, size), len(windows), "scanning"):
+    model_input = explainer.model_input
+    sources = [model_input.sources(w, clip.fps) for w in windows]
+    decoded = iter_window_frames(clip.path, sources, model_input.size)
+    for window, (_, frames) in zip(windows, progress(decoded, len(windows), "scanning")):
         new = [f for f in window if f not in cache]
         if new:
-            cache.update(zip(new, explainer.activations(np.stack([frames[f] for f in new]))))
+            images = [frames[f] for f in model_input.sources(new, clip.fps)]
+            cache.update(zip(new, explainer.activations(model_input.encode(images))))
         logits = np.asarray(explainer.head(np.stack([cache[f] for f in window])[None], training=False))[0]
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
@@ -287,6 +300,15 @@ def choose_windows(
 # ---------------------------------------------------------------- whole jobs
 
 
+def decode_windows(explainer: Explainer, clip: Clip, windows: list[list[int]]):
+    """(window, {frame number: frame}) for each window, with its frames' predecessors under a motion
+    coding: the clip decoded once (evaluation.dataset.iter_window_frames)."""
+    model_input = explainer.model_input
+    by_sources = {tuple(model_input.sources(w, clip.fps)): w for w in windows}
+    for sources, images in iter_window_frames(clip.path, [list(s) for s in by_sources]):
+        yield by_sources[tuple(sources)], images
+
+
 def explain_clip(
     explainer: Explainer,
     clip: Clip,
@@ -296,13 +318,14 @@ def explain_clip(
     smooth_samples: int = 8,
 ):
     """Yield a WindowExplanation per chosen window and target, decoding the clip once."""
-    by_first = {tuple(w): i for i, w in chosen}
-    windows = [w for _, w in chosen]
-    for window, images in progress(iter_window_frames(clip.path, windows), len(windows), "explaining"):
+    by_window = {tuple(w): i for i, w in chosen}
+    decoded = decode_windows(explainer, clip, [w for _, w in chosen])
+    for window, images in progress(decoded, len(chosen), "explaining"):
+        index = by_window[tuple(window)]
         for target in targets:
             yield explain_window(
                 explainer,
-                by_first[tuple(window)],
+                index,
                 window,
                 images,
                 clip,
@@ -325,7 +348,7 @@ def compare_models(
             rows.append({"name": other.name, "error": str(err)})
             continue
         target = other.class_index(target_name) if target_name in m.classes else None
-        _, images = next(iter_window_frames(clip.path, [window]))
+        _, images = next(decode_windows(other, clip, [window]))
         result = explain_window(other, 0, window, images, clip, target, (other.monitor_cam,))
         rows.append({"name": other.name, "explanation": result})
     return rows
@@ -355,7 +378,7 @@ def compare_methods(
         (clip, window, images)
         for clip, boxed in jobs
         if boxed
-        for window, images in iter_window_frames(clip.path, boxed)
+        for window, images in decode_windows(explainer, clip, boxed)
     )  # each clip decoded once
     deletions = {name: faithfulness.Deletion() for name in methods}
     scored: set[Path] = set()
@@ -379,7 +402,7 @@ def compare_methods(
             probability = explainer.class_probability(clip.label)
             for name in methods:
                 deletions[name].add(
-                    faithfulness.deletion(probability, result.images, result.upsampled(name), rng)
+                    faithfulness.deletion(probability, result.sources, result.upsampled(name), rng)
                 )
     return {name: {**totals[name].summary(), "deletion": deletions[name].summary()} for name in methods}
 

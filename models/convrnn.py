@@ -9,6 +9,7 @@ from keras import layers
 
 from models.backbones import build_backbone
 from models.layers import AttentionPool, Classifier, FrameMotion, SpatialSoftmax
+from streamer.inference.frames import BGR_INPUT
 
 TIME_DISTRIBUTED_NAME = "time_distributed"
 HEAD_NAME = "head"
@@ -74,6 +75,7 @@ def build_head(
     pooling: str = "avg",
     motion: bool = False,
     readout: str = "last",
+    input_coding: str = BGR_INPUT,
 ) -> keras.Model:
     """Everything after the backbone, as its own model: the part that runs once per window.
 
@@ -109,7 +111,7 @@ def build_head(
     for i, units in enumerate(dense_units, start=1):
         x = layers.Dense(units, activation="relu", name=f"dense{i}")(x)
         x = layers.Dropout(dropout, name=f"dropout{i}")(x)
-    logits = Classifier(list(classes), normal_class, sample_fps, name=CLASSIFIER_NAME)(x)
+    logits = Classifier(list(classes), normal_class, sample_fps, input_coding, name=CLASSIFIER_NAME)(x)
     return keras.Model(activations, logits, name=HEAD_NAME)
 
 
@@ -127,10 +129,12 @@ def build_convrnn(
     pooling: str = "avg",
     motion: bool = False,
     readout: str = "last",
+    input_coding: str = BGR_INPUT,
 ) -> keras.Model:
-    """uint8 BGR windows [B, T, H, W, 3] -> class logits [B, C].
+    """uint8 windows [B, T, H, W, 3] -> class logits [B, C].
 
     weights: the backbone's weights — None, "imagenet" (downloaded by Keras) or a file path.
+    input_coding: what the frames hold (streamer/inference/frames.py): BGR, or motion-coded.
     """
     if frames < 1:
         raise ValueError(f"frames: expected >= 1, got {frames}")
@@ -150,6 +154,7 @@ def build_convrnn(
         pooling,
         motion,
         readout,
+        input_coding,
     )
     return keras.Model(window, head(activations), name=f"convrnn_{backbone}")
 

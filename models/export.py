@@ -106,6 +106,7 @@ def build_manifest(model: keras.Model, out: Path, opset: int, metrics: dict | No
         "classes": classifier.class_names,
         "normal_class": classifier.normal_class,
         "sample_fps": classifier.sample_fps,
+        "input": classifier.input_coding,
         "frames": int(model.input.shape[1]),
         "input_size": [int(d) for d in model.input.shape[2:4]],
         "activation_shape": [int(d) for d in backbone.output.shape[1:]],

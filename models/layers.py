@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from streamer.inference.frames import INPUT_CODINGS
+
 # Keras' ImageNet "caffe" preprocessing subtracts this per-channel mean from BGR pixels.
 IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
 PREPROCESS_MODES = ("caffe", "tf", "unit")
@@ -101,11 +103,14 @@ class FrameMotion(keras.layers.Layer):
 class Classifier(keras.layers.Dense):
     """The final dense layer, carrying what the bundle's manifest needs to know about the classes.
 
-    Keeping class names, the "normal" class and the sampling rate in the model itself means
-    `vigil export MODEL.keras` needs no side file that could drift from the weights.
+    Keeping class names, the "normal" class, the sampling rate and the input coding
+    (streamer/inference/frames.py) in the model itself means `vigil export MODEL.keras` needs no
+    side file that could drift from the weights.
     """
 
-    def __init__(self, class_names, normal_class: str, sample_fps: float, **kwargs):
+    def __init__(
+        self, class_names, normal_class: str, sample_fps: float, input_coding: str = "bgr", **kwargs
+    ):
         kwargs.setdefault("units", len(class_names))
         super().__init__(**kwargs)
         class_names = [str(c) for c in class_names]
@@ -120,6 +125,11 @@ class Classifier(keras.layers.Dense):
         self.class_names = class_names
         self.normal_class = normal_class
         self.sample_fps = float(sample_fps)
+        if input_coding not in INPUT_CODINGS:
+            raise ValueError(
+                f"Classifier input_coding: expected one of {list(INPUT_CODINGS)}, got {input_coding!r}"
+            )
+        self.input_coding = input_coding
 
     def get_config(self):
         return {
@@ -127,6 +137,7 @@ class Classifier(keras.layers.Dense):
             "class_names": self.class_names,
             "normal_class": self.normal_class,
             "sample_fps": self.sample_fps,
+            "input_coding": self.input_coding,
         }
 
 

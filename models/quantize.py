@@ -26,6 +26,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from evaluation.dataset import VIDEO_SUFFIXES, DatasetError, clip_windows, open_clip, read_frames
 from streamer.inference.bundle import MANIFEST_FILE, open_bundle, read_manifest, sha256_file
+from streamer.inference.frames import ModelInput
 
 REPORT_FILE = "quantization.json"
 METHOD = "ONNX Runtime static quantization: QDQ, per-channel int8 weights, uint8 activations, MinMax"
@@ -35,9 +36,10 @@ class QuantizeError(Exception):
     """A bundle or calibration folder that cannot be quantized: one line naming it."""
 
 
-def footage_windows(folder: Path, frames: int, fps: float, size: tuple[int, int], hop_s: float = 1.0):
+def footage_windows(folder: Path, frames: int, model_input: ModelInput, hop_s: float = 1.0):
     """Every window (one every hop_s) of every video under `folder`, as uint8 [T, H, W, 3] model
-    inputs, in a fixed order."""
+    inputs (resized and coded as the monitor does), in a fixed order."""
+    fps = model_input.sample_fps
     videos = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
     if not videos:
         raise QuantizeError(f"{folder}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) to calibrate on")
@@ -45,11 +47,11 @@ def footage_windows(folder: Path, frames: int, fps: float, size: tuple[int, int]
     for video in videos:
         try:
             clip = open_clip(video)
-            indices = clip_windows(clip, frames, fps, hop_s)
-            decoded = read_frames(video, {f for w in indices for f in w}, size)
+            sources = [model_input.sources(w, clip.fps) for w in clip_windows(clip, frames, fps, hop_s)]
+            decoded = read_frames(video, {f for s in sources for f in s}, model_input.size)
         except DatasetError as err:
             raise QuantizeError(str(err)) from None
-        windows += [np.stack([decoded[f] for f in w]) for w in indices]
+        windows += [model_input.encode([decoded[f] for f in s]) for s in sources]
     if len(windows) < 2:
         raise QuantizeError(
             f"{folder}: too little footage (need 2 windows of {frames} frames at {fps:g} fps)"
@@ -80,7 +82,7 @@ def quantize_bundle(source: Path, out: Path, footage: Path, max_frames: int = 40
     manifest = read_manifest(source)
     if out.exists():
         raise QuantizeError(f"{out}: already exists (choose a new folder)")
-    windows = footage_windows(footage, manifest.frames, manifest.sample_fps, manifest.input_size)
+    windows = footage_windows(footage, manifest.frames, manifest.model_input)
     calibration, held = split_windows(windows, check)
     rng = np.random.default_rng(0)
     if len(calibration) > max_frames:

@@ -106,4 +106,4 @@ def test_falling_behind_skips_and_counts(tiny_bundle):
         "vigil_frames_dropped_total", {"camera": "cam", "reason": "analysis_backlog"}
     )
     assert skipped == 18  # keeps max(2, stride) = 2: the newest
-    assert [f.seq for f in worker.pending["cam"]] == [18, 19]
+    assert [f.seq for f, _ in worker.pending["cam"]] == [18, 19]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.inference.frames import BGR_INPUT, INPUT_CODINGS
 from vigil import __version__
 
 logger = logging.getLogger("vigil")
@@ -110,17 +111,19 @@ def cmd_export(args) -> int:
     return 0
 
 
-def read_window(video: str, frames: int, size: tuple[int, int], fps: float) -> np.ndarray:
-    """T frames of a video, sampled at the model's fps and resized to its input, the way the
-    trainer and the monitor do it: uint8 BGR."""
+def read_window(video: str, manifest) -> np.ndarray:
+    """The first window of a video as the bundle's input: T frames sampled at its fps, resized and
+    coded the way the trainer and the monitor do it (uint8 [T, H, W, 3])."""
     from evaluation.dataset import DatasetError, open_clip, read_frames, window_at
 
+    model_input = manifest.model_input
     try:
-        indices = window_at(open_clip(video), frames, fps, 0)
-        window = read_frames(Path(video), indices, size)
+        clip = open_clip(video)
+        indices = model_input.sources(window_at(clip, manifest.frames, manifest.sample_fps, 0), clip.fps)
+        decoded = read_frames(Path(video), set(indices), size=None)
     except DatasetError as err:
         raise ValueError(str(err)) from None
-    return np.stack([window[i] for i in indices])
+    return model_input.encode([decoded[i] for i in indices])
 
 
 def cmd_inspect(args) -> int:
@@ -136,7 +139,7 @@ def cmd_inspect(args) -> int:
     m = bundle.manifest
     if args.video:
         try:
-            window = read_window(args.video, m.frames, m.input_size, m.sample_fps)
+            window = read_window(args.video, m)
         except ValueError as err:
             print(f"vigil inspect: {err}", file=sys.stderr)
             return 1
@@ -211,6 +214,7 @@ def cmd_train(args) -> int:
         also_train=args.also_train,
         pooling=args.pooling,
         motion=args.motion,
+        input_coding=args.input,
         augment=not args.no_augment,
         frame_loss=args.frame_loss,
         box_loss=args.box_loss,
@@ -497,6 +501,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--motion",
         action="store_true",
         help="also feed the GRU each frame's change in activations (what moved, from the cache)",
+    )
+    p.add_argument(
+        "--input",
+        choices=tuple(INPUT_CODINGS),
+        default=BGR_INPUT,
+        help="what the backbone sees of each frame: bgr, the frame as is; motion, the frame in grey with "
+        "its change since the previous sampled frame (the bundle records it; the monitor does the same)",
     )
     p.add_argument(
         "--hop",

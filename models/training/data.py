@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from evaluation.dataset import Clip, clip_windows, read_frames
 from evaluation.sidecar import Box
-from streamer.inference.frames import to_model_input
+from streamer.inference.frames import BGR_INPUT, ModelInput
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,11 @@ class WindowSpec:
     size: tuple[int, int]
     sample_fps: float
     hop_seconds: float
+    input_coding: str = BGR_INPUT
+
+    @property
+    def model_input(self) -> ModelInput:
+        return ModelInput(self.size, self.input_coding, self.sample_fps)
 
 
 @dataclass(frozen=True)
@@ -123,15 +128,17 @@ def iter_windows(
                 windows = [windows[j] for j in rng.choice(len(windows), windows_per_clip, replace=False)]
         if not windows:
             continue
-        decoded = read_frames(clip.path, {f for w in windows for f in w}, size=None)
+        model_input = spec.model_input
+        needed = {f for w in windows for f in model_input.sources(w, clip.fps)}
+        decoded = read_frames(clip.path, needed, size=None)
         for window in windows:
-            frames = [decoded[f] for f in window]
+            frames = [decoded[f] for f in model_input.sources(window, clip.fps)]
             augmentation = (
                 Augmentation.draw(frames[0].shape[:2], rng) if rng is not None and augment else None
             )
-            if augmentation is not None:
+            if augmentation is not None:  # predecessors too: the camera did not move between them
                 frames = [augmentation.frame(f) for f in frames]
-            pixels = np.stack([to_model_input(f, spec.size) for f in frames])
+            pixels = model_input.encode(frames)
             if box_grid is None:
                 yield pixels, clip.label
             else:

@@ -31,6 +31,7 @@ from models.export import export_bundle
 from models.training.data import WindowSpec, count_windows, make_dataset
 from models.training.report import confusion_png, curves_png
 from streamer.inference.bundle import MANIFEST_FILE, open_bundle
+from streamer.inference.frames import BGR_INPUT
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class TrainConfig:
     normal_class: str = "normal"
     pooling: str = "avg"
     motion: bool = False
+    input_coding: str = BGR_INPUT  # streamer/inference/frames.py: "bgr" or "motion"
     frame_loss: float = 0.5
     box_loss: float = 0.0
     readout: str = "last"
@@ -85,7 +87,9 @@ class TrainConfig:
 
     @property
     def spec(self) -> WindowSpec:
-        return WindowSpec(self.frames, (self.size, self.size), self.sample_fps, self.hop_seconds)
+        return WindowSpec(
+            self.frames, (self.size, self.size), self.sample_fps, self.hop_seconds, self.input_coding
+        )
 
 
 def usable_dataset(cfg: TrainConfig) -> Dataset:
@@ -272,6 +276,7 @@ def build_or_resume(cfg: TrainConfig, out: Path, classes: tuple[str, ...]) -> tu
         pooling=cfg.pooling,
         motion=cfg.motion,
         readout=cfg.readout,
+        input_coding=cfg.input_coding,
     )
     if cfg.backbone_from:
         copy_backbone(cfg.backbone_from, model)

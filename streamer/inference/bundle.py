@@ -6,7 +6,7 @@ A bundle is a directory written by `vigil export`:
   backbone.onnx  frames uint8 [N,H,W,3] -> activations [N,h,w,k]   (run once per frame, cached)
   head.onnx      activations [1,T,h,w,k] (+ optional target_class) -> logits ... cam, cam_class
   model.keras    the source model (explanation tools, verification)
-  manifest.json  classes, T, sizes, fps, versions, sha256 of every file, metrics
+  manifest.json  classes, T, sizes, fps, input coding, versions, sha256 of every file, metrics
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.inference.frames import BGR_INPUT, INPUT_CODINGS, ModelInput
 from streamer.inference.providers import active_provider, create_session
 
 logger = logging.getLogger(__name__)
@@ -93,10 +94,16 @@ class Manifest:
     verification: dict = field(default_factory=dict)
     metrics: dict | None = None
     cam: str = "gradcam"
+    input_coding: str = BGR_INPUT
 
     @property
     def cam_label(self) -> str:
         return CAM_DEFINITIONS[self.cam]
+
+    @property
+    def model_input(self) -> ModelInput:
+        """How frames become this bundle's input (streamer/inference/frames.py)."""
+        return ModelInput(self.input_size, self.input_coding, self.sample_fps)
 
     @classmethod
     def from_dict(cls, data: dict, where: str = MANIFEST_FILE) -> Manifest:
@@ -131,6 +138,9 @@ class Manifest:
         cam = data.get("cam", "gradcam")  # bundles from before the field are Grad-CAM
         if cam not in CAM_DEFINITIONS:
             raise BundleError(f"{where}: cam: expected one of {list(CAM_DEFINITIONS)}, got {cam!r}")
+        coding = data.get("input", BGR_INPUT)  # bundles from before the field take BGR frames
+        if coding not in INPUT_CODINGS:
+            raise BundleError(f"{where}: input: expected one of {list(INPUT_CODINGS)}, got {coding!r}")
         return cls(
             classes=tuple(classes),
             normal_class=normal,
@@ -147,6 +157,7 @@ class Manifest:
             verification=dict(data.get("verification", {})),
             metrics=metrics if isinstance(metrics, dict) else None,
             cam=cam,
+            input_coding=coding,
         )
 
     def expected_io(self) -> dict[str, tuple[dict[str, list], dict[str, list]]]:

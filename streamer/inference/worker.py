@@ -1,5 +1,8 @@
 """InferenceWorker: samples frames at the model's rate, runs the backbone once per frame (cached),
-and the head on each camera's last T activations every `stride` sampled frames."""
+and the head on each camera's last T activations every `stride` sampled frames.
+
+A motion-coded bundle pairs each sampled frame with the camera's previous sampled frame, taken as
+it is sampled (a frame skipped for falling behind still serves as the next one's predecessor)."""
 
 from __future__ import annotations
 
@@ -16,7 +19,6 @@ import numpy as np
 from streamer.capture.ring import FrameRing
 from streamer.config import InferenceConfig
 from streamer.inference.bundle import Bundle
-from streamer.inference.frames import to_model_input
 from streamer.types import Analysis, Frame
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,15 @@ class CameraCache:
     entries: deque = field(default_factory=deque)  # (frame, activations)
     since_head: int = 0
     target: int | None = None  # the anomaly class to explain
+    last_sampled: Frame | None = None
+
+    def predecessor(self, frame: Frame) -> np.ndarray | None:
+        """The previous sampled frame's image, if it is one sample period before (not across a
+        gap, where the camera was away), and remember this frame for the next."""
+        before, self.last_sampled = self.last_sampled, frame
+        if before is None or frame.ts - before.ts > 2 * self.sampler.period:
+            return None
+        return before.image
 
     def add(self, frame: Frame, activations: np.ndarray) -> None:
         self.entries.append((frame, activations))
@@ -85,7 +96,9 @@ class InferenceWorker(threading.Thread):
         self.bundle, self.rings, self.stop_event = bundle, rings, stop
         self.stride, self.batch = settings.stride, settings.backbone_batch
         self.caches = {name: CameraCache(m.frames, Sampler(m.sample_fps)) for name in rings}
-        self.pending: dict[str, deque[Frame]] = {name: deque() for name in rings}
+        # Sampled frames waiting for the backbone, each with its predecessor (motion coding only).
+        self.pending: dict[str, deque[tuple[Frame, np.ndarray | None]]] = {name: deque() for name in rings}
+        self.model_input = m.model_input
         self.max_pending = max(2, self.stride)
         self.decide, self.measure = decide, measure
         self.heartbeat = time.monotonic()
@@ -105,10 +118,11 @@ class InferenceWorker(threading.Thread):
     def _collect(self) -> bool:
         """Move sampled frames from the rings to the per-camera queues; True if any is waiting."""
         for name, ring in self.rings.items():
-            queue, sampler = self.pending[name], self.caches[name].sampler
+            queue, cache = self.pending[name], self.caches[name]
             for frame in ring.drain():
-                if sampler.take(frame.ts):
-                    queue.append(frame)
+                if cache.sampler.take(frame.ts):
+                    previous = cache.predecessor(frame) if self.model_input.uses_motion else None
+                    queue.append((frame, previous))
             skipped = len(queue) - self.max_pending
             if skipped > 0:
                 for _ in range(skipped):
@@ -119,13 +133,15 @@ class InferenceWorker(threading.Thread):
     def step(self) -> None:
         """One backbone batch (oldest pending first, round-robin over cameras), then due heads."""
         chosen: list[Frame] = []
+        inputs: list[np.ndarray] = []
         while len(chosen) < self.batch and any(self.pending.values()):
             for queue in self.pending.values():
                 if queue and len(chosen) < self.batch:
-                    chosen.append(queue.popleft())
-        size = self.bundle.manifest.input_size
+                    frame, previous = queue.popleft()
+                    chosen.append(frame)
+                    inputs.append(self.model_input.encode_frame(frame.image, previous))
         started = time.perf_counter()
-        activations = self.bundle.backbone(np.stack([to_model_input(f.image, size) for f in chosen]))
+        activations = self.bundle.backbone(np.stack(inputs))
         self.measure.backbone_ran(chosen, time.perf_counter() - started)
         for frame, acts in zip(chosen, activations):
             cache = self.caches[frame.camera]
