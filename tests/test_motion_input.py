@@ -47,7 +47,9 @@ def clips(tmp_path_factory):
 def coded(frame: np.ndarray, before: np.ndarray | None, size=(32, 32)) -> np.ndarray:
     """The motion coding written out by hand, for the tests to compare against."""
     now = cv2.cvtColor(to_model_input(frame, size), cv2.COLOR_BGR2GRAY).astype(int)
-    prev = now if before is None else cv2.cvtColor(to_model_input(before, size), cv2.COLOR_BGR2GRAY).astype(int)
+    prev = (
+        now if before is None else cv2.cvtColor(to_model_input(before, size), cv2.COLOR_BGR2GRAY).astype(int)
+    )
     return np.dstack([now, np.clip(128 + 2 * (now - prev), 0, 255), prev]).astype(np.uint8)
 
 
@@ -95,28 +97,40 @@ def test_export_records_the_coding_the_model_was_built_with(motion_bundle):
 def test_the_monitor_pairs_each_sampled_frame_with_the_previous_one(motion_bundle):
     bundle = open_bundle(motion_bundle, providers=("cpu",))
     images = make_frames(10, 48, 64, seed=5)
-    stamps = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 5.0, 5.2, 5.4]  # 10 fps, then a gap, then 5 fps
-    ring, analyses = FrameRing(64), []
+    cameras = {
+        # 10 fps, then the camera away for 4 s, then 5 fps
+        "door": [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 5.0, 5.2, 5.4],
+        # a 2 fps camera, slower than the model's 5 fps: each frame follows its previous one
+        "yard": [0.5 * i for i in range(10)],
+    }
+    before = {
+        "door": {0: None, 2: 0, 4: 2, 6: 4, 7: None, 8: 7, 9: 8},  # 5 fps of 10; none across the gap
+        "yard": {0: None, **{i: i - 1 for i in range(1, 10)}},
+    }
+    rings, analyses = {name: FrameRing(64) for name in cameras}, []
     worker = InferenceWorker(
         InferenceConfig(stride=1, backbone_batch=4),
         bundle,
-        {"cam": ring},
+        rings,
         threading.Event(),
         analyses.append,
         build_metrics(),
     )
-    for i, (image, ts) in enumerate(zip(images, stamps)):
-        ring.put(Frame("cam", i, ts, image))
+    for i in range(10):
+        for name, stamps in cameras.items():
+            rings[name].put(Frame(name, i, stamps[i], images[i]))
         worker._collect()
         while any(worker.pending.values()):
             worker.step()
-    sampled = [0, 2, 4, 6, 7, 8, 9]  # 5 fps: every other frame, the grid restarted after the gap
-    before = {0: None, 2: 0, 4: 2, 6: 4, 7: None, 8: 7, 9: 8}  # none across the gap
-    seen = [s for a in analyses for s in a.seqs]
-    assert set(seen) == set(sampled)
-    for a in analyses:
-        inputs = np.stack([coded(images[s], None if before[s] is None else images[before[s]]) for s in a.seqs])
-        np.testing.assert_allclose(a.activations, bundle.backbone(inputs), atol=1e-5)
+    for name in cameras:
+        mine = [a for a in analyses if a.camera == name]
+        assert {s for a in mine for s in a.seqs} == set(before[name])
+        for a in mine:
+            pairs = [
+                (images[s], None if before[name][s] is None else images[before[name][s]]) for s in a.seqs
+            ]
+            inputs = np.stack([coded(now, prev) for now, prev in pairs])
+            np.testing.assert_allclose(a.activations, bundle.backbone(inputs), atol=1e-5)
 
 
 def test_training_windows_are_coded_with_the_clip_predecessors(clips):

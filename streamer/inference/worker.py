@@ -23,6 +23,9 @@ from streamer.types import Analysis, Frame
 
 logger = logging.getLogger(__name__)
 
+# A sampled frame further than this after the previous one is paired with none (motion coding).
+PREDECESSOR_MAX_GAP_S = 1.0
+
 
 class Sampler:
     """Takes frames at `fps` by capture time, whatever the camera's own rate."""
@@ -53,10 +56,11 @@ class CameraCache:
     last_sampled: Frame | None = None
 
     def predecessor(self, frame: Frame) -> np.ndarray | None:
-        """The previous sampled frame's image, if it is one sample period before (not across a
-        gap, where the camera was away), and remember this frame for the next."""
+        """The previous sampled frame's image, unless the camera was away since (its change would
+        be a jump to another moment), and remember this frame for the next. A camera slower than
+        the model's rate still pairs each frame with its previous one, as training does."""
         before, self.last_sampled = self.last_sampled, frame
-        if before is None or frame.ts - before.ts > 2 * self.sampler.period:
+        if before is None or frame.ts - before.ts > max(PREDECESSOR_MAX_GAP_S, 2 * self.sampler.period):
             return None
         return before.image
 
