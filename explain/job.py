@@ -39,6 +39,12 @@ READING = [
     "are gradients down to the pixels. The smoothed row blurs the bundle's CAM (the monitor's map) across "
     "frames: where the two differ, the model's attention jumped between frames.",
 ]
+# Said only for a motion-coded bundle (streamer/inference/frames.py).
+READING_MOTION = (
+    "This model sees each frame in grey together with its change since the previous sampled frame "
+    "({seconds:.2g} s before), not in colour: its heat marks what was there and moving. Saliency and "
+    "SmoothGrad are gradients down to those coded pixels, drawn over the frames as the camera showed them."
+)
 
 
 @dataclass
@@ -164,7 +170,17 @@ def run_explain(opts: ExplainOptions) -> dict:
         f"Vigil explanation: {clip.path.name}",
         # People first (each window's answer), then how to read the engineers' views, then them.
         [x for x in sections if x.get("plain")]
-        + [{"heading": "For engineers: how to read the maps", "text": READING}]
+        + [
+            {
+                "heading": "For engineers: how to read the maps",
+                "text": READING
+                + (
+                    [READING_MOTION.format(seconds=1 / explainer.manifest.sample_fps)]
+                    if explainer.model_input.uses_motion
+                    else []
+                ),
+            }
+        ]
         + [x for x in sections if not x.get("plain")]
         + model_sections,
         files,

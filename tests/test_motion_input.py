@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -182,3 +183,19 @@ def test_int8_calibration_sees_coded_frames(motion_bundle, clips):
     assert any((w[..., 1] != 128).any() for w in windows)
     first = windows[0]
     assert not np.array_equal(first[..., 0], first[..., 1])
+
+
+def test_vigil_explain_on_a_motion_bundle_says_what_the_model_sees(motion_bundle, clips, tmp_path):
+    pytest.importorskip("tensorflow")
+    from explain.job import ExplainOptions, run_explain
+
+    video = sorted((clips / "fight").glob("*.mp4"))[0]
+    done = run_explain(
+        ExplainOptions(
+            str(motion_bundle), str(video), str(tmp_path / "out"), methods=("gradcam",), maximised=0
+        )
+    )
+    page = Path(done["report"]).read_text()
+    assert done["windows"] == 1 and "change since the previous sampled frame (0.2 s before)" in page
+    for name in done["files"]:
+        assert (tmp_path / "out" / name).is_file()
