@@ -60,8 +60,9 @@ def test_ordinary_street_life_gets_no_window_near_an_alert():
     m = bundle.manifest
     clip = open_clip(FOOTAGE)
     windows = clip_windows(clip, m.frames, m.sample_fps, 0.4)
-    frames = read_frames(FOOTAGE, {f for w in windows for f in w}, size=None)
-    activations = clip_activations(bundle, frames)
+    shown = {f for w in windows for f in w}
+    frames = read_frames(FOOTAGE, set(m.model_input.sources(sorted(shown), clip.fps)), size=None)
+    activations = clip_activations(bundle, frames, shown, clip.fps)
     fight = m.classes.index("fight")
     probs = np.array([bundle.head(np.stack([activations[f] for f in w])).probs[fight] for w in windows])
     assert len(probs) > 150
