@@ -199,3 +199,16 @@ def test_vigil_explain_on_a_motion_bundle_says_what_the_model_sees(motion_bundle
     assert done["windows"] == 1 and "change since the previous sampled frame (0.2 s before)" in page
     for name in done["files"]:
         assert (tmp_path / "out" / name).is_file()
+
+
+def test_a_backbone_is_not_taken_from_a_model_trained_on_the_other_coding(tmp_path):
+    pytest.importorskip("tensorflow")
+    from models.training.train import TrainError, copy_backbone
+
+    colour = tmp_path / "colour.keras"
+    tiny_model().save(colour)
+    with pytest.raises(
+        TrainError, match=r"trained on 'bgr' input, this run's is 'motion' \(add --input bgr\)"
+    ):
+        copy_backbone(str(colour), tiny_model(input_coding="motion"))
+    copy_backbone(str(colour), tiny_model())  # the same coding: taken

@@ -302,10 +302,18 @@ def build_or_resume(cfg: TrainConfig, out: Path, classes: tuple[str, ...]) -> tu
 
 
 def copy_backbone(source: str, model: keras.Model) -> None:
-    """Start from the backbone of a trained convRNN (its model.keras): its per-frame features."""
+    """Start from the backbone of a trained convRNN (its model.keras): its per-frame features,
+    which only mean something on frames coded as it was trained on."""
     from models.export import load_model
 
-    trained = split_convrnn(convrnn_only(load_model(Path(source))))[0]
+    whole = convrnn_only(load_model(Path(source)))
+    theirs, ours = classifier_of(whole).input_coding, classifier_of(model).input_coding
+    if theirs != ours:
+        raise TrainError(
+            f"--backbone-from {source}: its backbone was trained on {theirs!r} input, this run's is "
+            f"{ours!r} (add --input {theirs})"
+        )
+    trained = split_convrnn(whole)[0]
     target = split_convrnn(model)[0]
     try:
         target.set_weights(trained.get_weights())
