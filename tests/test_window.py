@@ -141,7 +141,9 @@ def test_keys_answer_at_all_times_and_pause_freezes_only_the_picture(clip, tmp_p
             lambda: screen.window() is not None and log.exists() and log.stat().st_size > 0, timeout=30
         )
         window = screen.window()
-        time.sleep(1.5)  # the held-back frames reach the screen
+        # The first picture on the screen (a loaded machine paints late), then the held-back frames.
+        wait_until(lambda: (screen.grab(tmp_path / "first.png") > 0).mean() > 0.05, timeout=30)
+        time.sleep(1.5)
         screen.key(window, "p")
         time.sleep(0.5)
         paused = screen.grab(tmp_path / "paused.png")
