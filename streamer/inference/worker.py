@@ -19,6 +19,7 @@ import numpy as np
 from streamer.capture.ring import FrameRing
 from streamer.config import InferenceConfig
 from streamer.inference.bundle import Bundle
+from streamer.inference.frames import to_model_input
 from streamer.types import Analysis, Frame
 
 logger = logging.getLogger(__name__)
@@ -54,15 +55,23 @@ class CameraCache:
     since_head: int = 0
     target: int | None = None  # the anomaly class to explain
     last_sampled: Frame | None = None
+    last_input: tuple[Frame, np.ndarray] | None = None  # the newest analysed frame, at the model's size
 
-    def predecessor(self, frame: Frame) -> np.ndarray | None:
-        """The previous sampled frame's image, unless the camera was away since (its change would
+    def model_size(self, frame: Frame, size: tuple[int, int]) -> np.ndarray:
+        """The frame at the model's size, reusing the last one made: a motion-coded frame's
+        predecessor was resized when it was analysed itself (a 720p resize costs milliseconds)."""
+        if self.last_input is not None and self.last_input[0] is frame:
+            return self.last_input[1]
+        return to_model_input(frame.image, size)
+
+    def predecessor(self, frame: Frame) -> Frame | None:
+        """The previous sampled frame, unless the camera was away since (its change would
         be a jump to another moment), and remember this frame for the next. A camera slower than
         the model's rate still pairs each frame with its previous one, as training does."""
         before, self.last_sampled = self.last_sampled, frame
         if before is None or frame.ts - before.ts > max(PREDECESSOR_MAX_GAP_S, 2 * self.sampler.period):
             return None
-        return before.image
+        return before
 
     def add(self, frame: Frame, activations: np.ndarray) -> None:
         self.entries.append((frame, activations))
@@ -101,7 +110,7 @@ class InferenceWorker(threading.Thread):
         self.stride, self.batch = settings.stride, settings.backbone_batch
         self.caches = {name: CameraCache(m.frames, Sampler(m.sample_fps)) for name in rings}
         # Sampled frames waiting for the backbone, each with its predecessor (motion coding only).
-        self.pending: dict[str, deque[tuple[Frame, np.ndarray | None]]] = {name: deque() for name in rings}
+        self.pending: dict[str, deque[tuple[Frame, Frame | None]]] = {name: deque() for name in rings}
         self.model_input = m.model_input
         self.max_pending = max(2, self.stride)
         self.decide, self.measure = decide, measure
@@ -143,7 +152,7 @@ class InferenceWorker(threading.Thread):
                 if queue and len(chosen) < self.batch:
                     frame, previous = queue.popleft()
                     chosen.append(frame)
-                    inputs.append(self.model_input.encode_frame(frame.image, previous))
+                    inputs.append(self._encode(frame, previous))
         started = time.perf_counter()
         activations = self.bundle.backbone(np.stack(inputs))
         self.measure.backbone_ran(chosen, time.perf_counter() - started)
@@ -152,6 +161,14 @@ class InferenceWorker(threading.Thread):
             cache.add(frame, acts)
             if len(cache.entries) == cache.frames and cache.since_head >= self.stride:
                 self._decide(frame.camera, cache)
+
+    def _encode(self, frame: Frame, previous: Frame | None) -> np.ndarray:
+        """The backbone's input for a sampled frame, each frame resized once."""
+        cache, size = self.caches[frame.camera], self.model_input.size
+        now = to_model_input(frame.image, size)
+        before = cache.model_size(previous, size) if previous is not None else None
+        cache.last_input = (frame, now)
+        return self.model_input.encode_frame(now, before)
 
     def _decide(self, camera: str, cache: CameraCache) -> None:
         """Run the head and explain the likeliest anomaly class, even when "normal" wins: the
