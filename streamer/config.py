@@ -160,6 +160,26 @@ class SinksConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """The web console (live view, review queue): off unless enabled, on loopback unless told.
+    Without TLS files it expects a TLS reverse proxy in front (README) for anything but loopback."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = field(default=8480, metadata=_range(1, 65535))
+    users_file: str = "users.txt"  # `vigil users add NAME --role reviewer` writes it
+    export_dir: str = "exports"  # reviewed alerts as labelled clips, the layout `vigil train` reads
+    tls_cert: str = ""
+    tls_key: str = ""
+    behind_https_proxy: bool = False  # secure cookies without TLS files: a proxy terminates TLS
+    live_fps: float = field(default=5.0, metadata=_range(0.2, 30.0))
+    live_width: int = field(default=960, metadata=_range(160, 3840))
+    session_idle_s: float = field(default=1800.0, metadata=_range(60, 86_400))
+    login_attempts: int = field(default=5, metadata=_range(1, 1000))
+    lockout_s: float = field(default=900.0, metadata=_range(1, 86_400))
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig = ModelConfig()
     inference: InferenceConfig = InferenceConfig()
@@ -169,6 +189,7 @@ class Config:
     overlay: OverlayConfig = OverlayConfig()
     metrics: MetricsConfig = MetricsConfig()
     sinks: SinksConfig = SinksConfig()
+    console: ConsoleConfig = ConsoleConfig()
     base_dir: str = field(default=".", metadata={"internal": True})
 
     def resolve(self, relative: str) -> Path:
@@ -280,6 +301,9 @@ def _check_cross_fields(config: Config) -> None:
         raise ConfigError(f"overlay.contour_levels: expected strictly increasing levels, got {list(levels)}")
     _check_mqtt(config.sinks.mqtt)
     _check_webhooks(config.sinks.webhooks)
+    console = config.console
+    if bool(console.tls_cert) != bool(console.tls_key):
+        raise ConfigError("console.tls_cert: expected tls_cert and tls_key together, got only one")
 
 
 def _check_retry(key: str, low: float, high: float) -> None:

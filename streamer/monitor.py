@@ -22,6 +22,7 @@ from streamer.capture.outlets import Outlet
 from streamer.capture.ring import FrameRing
 from streamer.capture.streams import capture_threads
 from streamer.config import Config, ConfigError
+from streamer.console.server import start_console
 from streamer.display import window as screen
 from streamer.display.compositor import Compositor
 from streamer.inference.bundle import Bundle, open_bundle
@@ -267,9 +268,13 @@ def run(config: Config, seconds: float | None = None) -> int:
     monitor = build_monitor(
         config, stop, output, canvas_size=screen.window_canvas() if windowed and several else None
     )
-    window = None
+    window = console = None
     try:
         start_metrics(config, monitor.metrics)
+        m = monitor.bundle.manifest
+        console = start_console(
+            config, monitor.camera_names, m.classes, m.normal_class, monitor.alert_dir, monitor.compositor
+        )
         if windowed:
             window = screen.Window(
                 "Vigil - " + ", ".join(monitor.camera_names),
@@ -286,6 +291,8 @@ def run(config: Config, seconds: float | None = None) -> int:
     finally:
         if window is not None:
             window.close()
+        if console is not None:
+            console.stop()
         monitor.shutdown()
         systemd.notify("STOPPING=1")
     if all(c.failed for c in monitor.captures):

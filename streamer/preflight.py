@@ -8,6 +8,7 @@ from pathlib import Path
 
 from streamer.capture.sources import SourceError, source_kind
 from streamer.config import Config, ConfigError
+from streamer.console.users import UserError, read_users
 from streamer.inference.bundle import BundleError, read_manifest, verify_checksums
 from streamer.redact import redact_url
 
@@ -106,6 +107,40 @@ def check_sinks(config: Config) -> None:
             raise ConfigError(f"sinks.mqtt.{name}: expected a readable file, got {path!r}")
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def check_console(config: Config) -> None:
+    """A console nobody can log in to, or one that would send passwords in the clear over a
+    network, is refused at start."""
+    console = config.console
+    if not console.enabled:
+        return
+    path = config.resolve(console.users_file)
+    if not path.is_file():
+        raise ConfigError(
+            f"console.users_file: no users file at {str(path)!r}: create one with "
+            "`vigil users add NAME --role admin --file PATH`"
+        )
+    try:
+        if not read_users(path):
+            raise ConfigError(
+                f"console.users_file: {str(path)!r} has no user: add one with `vigil users add`"
+            )
+    except UserError as err:
+        raise ConfigError(f"console.users_file: {err}") from None
+    for name in ("tls_cert", "tls_key"):
+        value = getattr(console, name)
+        if value and not os.access(config.resolve(value), os.R_OK):
+            raise ConfigError(f"console.{name}: expected a readable file, got {value!r}")
+    if console.host not in LOOPBACK and not console.tls_cert and not console.behind_https_proxy:
+        raise ConfigError(
+            f"console.host: {console.host!r} reaches the network, where passwords must not travel in the "
+            "clear: set console.tls_cert and tls_key, or put a TLS proxy in front and set "
+            "behind_https_proxy = true"
+        )
+
+
 def check_startable(config: Config) -> None:
     """Raise the ConfigError `vigil run` would stop on: no camera, a camera file or URL that can
     never work, a missing or damaged bundle, folders it cannot write, TLS files it cannot read."""
@@ -113,3 +148,4 @@ def check_startable(config: Config) -> None:
     check_bundle(config)
     check_outputs(config)
     check_sinks(config)
+    check_console(config)

@@ -171,7 +171,9 @@ def test_the_snapshot_is_on_disk_before_its_line_and_a_full_disk_still_logs_the_
     (tmp_path / f"{second.id}.jpg.tmp").symlink_to("/dev/full")  # the disk is full for this one
     recorder.submit(first)
     recorder.submit(second)
-    recorder.clip_finished(first.id, "gate", "fight", tmp_path / f"{first.id}.mp4", 12)
+    recorder.clip_finished(
+        first.id, "gate", "fight", tmp_path / f"{first.id}.mp4", 12, tmp_path / f"{first.id}.raw.mp4"
+    )
     recorder.close()
     lines = [json.loads(line) for line in (tmp_path / LOG_NAME).read_text().splitlines()]
     assert [(r["type"], r["id"]) for r in lines] == [

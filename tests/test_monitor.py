@@ -90,6 +90,7 @@ def assert_named_evidence_exists(directory: Path, size: tuple[int, int] | None =
             assert snapshot.shape[:2] == size
     for record in clips.values():
         assert video_frames(directory / record["clip"]) == record["frames"] >= 1, record
+        assert video_frames(directory / record["raw_clip"]) == record["frames"], record
 
 
 def test_monitor_on_a_file_decides_alerts_and_records_evidence(tiny_bundle, clip, tmp_path):

@@ -80,7 +80,9 @@ def test_every_topic_and_payload_of_an_event_from_alert_to_end(broker, tmp_path)
     sinks, recorder = logging_to_mqtt(broker.port, alert_dir, metrics)
     alert = build_alert(analysis_of("gate"), 1, CLASSES, 1_700_000_001.0)
     recorder.submit(alert)
-    recorder.clip_finished(alert.id, "gate", "fight", alert_dir / f"{alert.id}.mp4", 12)
+    recorder.clip_finished(
+        alert.id, "gate", "fight", alert_dir / f"{alert.id}.mp4", 12, alert_dir / f"{alert.id}.raw.mp4"
+    )
     recorder.event_ended(alert.id, "gate", "fight", "calm")
     assert subscriber.wait_for(lambda ms: sum(m.topic == "vigil/events" for m in ms) == 3)
     recorder.close()

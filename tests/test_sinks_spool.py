@@ -69,7 +69,7 @@ class Recorder:
     def submit(self, alert):
         self.lines.append(("alert", alert.id))
 
-    def event_ended(self, alert_id, camera, label, reason):
+    def event_ended(self, alert_id, camera, label, reason, trace=None):
         self.lines.append(("end", alert_id, reason))
 
 

@@ -338,6 +338,52 @@ def cmd_run(args) -> int:
         return 1
 
 
+def users_file(args) -> Path:
+    """--file, or the console.users_file of --config."""
+    if args.file:
+        return Path(args.file)
+    from streamer.config import load_config
+
+    config = load_config(args.config)
+    return config.resolve(config.console.users_file)
+
+
+def read_new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("New password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def cmd_users(args) -> int:
+    """The console's users file: add (or change) a user, remove one, list them (never a hash)."""
+    from streamer.config import ConfigError
+    from streamer.console.users import UserError, read_users, remove_user, set_user
+
+    if args.action != "list" and not args.name:
+        print(f"vigil users {args.action}: a user name is needed", file=sys.stderr)
+        return 2
+    try:
+        path = users_file(args)
+        if args.action == "add":
+            set_user(path, args.name, args.role, read_new_password(args.password_stdin))
+            print(f"{path}: {args.name} ({args.role}) saved")
+        elif args.action == "remove":
+            remove_user(path, args.name)
+            print(f"{path}: {args.name} removed")
+        else:
+            for user in read_users(path).values():
+                print(f"{user.name}\t{user.role}")
+    except (ConfigError, UserError, ValueError, OSError) as err:
+        print(f"vigil users: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 class HelpWithDefaults(argparse.HelpFormatter):
     """Every option's help ends with its default, unless it has none to show (None, a flag off)."""
 
@@ -386,6 +432,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop after S seconds (demos, tests); default: run until stopped",
     )
     p.set_defaults(func=cmd_run)
+
+    p = command("users", "the web console's users: add (or change), remove, list")
+    p.add_argument("action", choices=("add", "remove", "list"))
+    p.add_argument("name", nargs="?", help="the user name (add, remove)")
+    p.add_argument("--role", choices=("viewer", "reviewer", "admin"), default="viewer", help="with add")
+    p.add_argument("--file", metavar="FILE", help="the users file; default: console.users_file of --config")
+    p.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE", help="the monitor's TOML config")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input (scripts)"
+    )
+    p.set_defaults(func=cmd_users)
 
     p = command(
         "check-config", "check a config as `vigil run` would at start, without starting (exit 0 or 1)"

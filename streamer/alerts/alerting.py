@@ -6,6 +6,7 @@ its clip to the compositor. An alert opens an event, which ends when its class n
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,10 @@ from streamer.alerts.record import Alert, build_alert
 from streamer.config import AlertsConfig
 from streamer.types import Analysis
 
+# Decisions kept per camera before an alert, and at most per event: an event's trace shows the
+# probabilities leading up to it (at a head every 0.4 s, about 6 s) and through it.
+TRACE_BEFORE = 16
+TRACE_MAX = 600
 # (camera, alert id, class, capture time of the decision's newest frame, post-roll s, folder)
 ClipStarter = Callable[[str, str, str, float, float, Path], None]
 
@@ -39,10 +44,13 @@ class Alerting:
         self.head = head  # Bundle.head: the map of an alert's own class when another was explained
         self.raised = 0
         self.open_events: dict[tuple[str, int], str] = {}  # (camera, class index) -> its alert's id
+        self.recent: dict[str, deque] = {}  # camera -> its last decisions (wall time, probs)
+        self.traces: dict[str, tuple[float, list]] = {}  # alert id -> (its wall time, points)
 
     def decide(self, analysis: Analysis) -> list[Alert]:
         alerts = []
         fired = self.policy.update(analysis.camera, analysis.probs, analysis.decided_at)
+        self._trace(analysis)
         for key in [k for k in self.open_events if k[0] == analysis.camera]:
             if key[1] in fired:
                 self._end(key, "raised again")
@@ -63,6 +71,8 @@ class Alerting:
             self.count(analysis.camera, alert.label)
             self.raised += 1
             self.open_events[(analysis.camera, index)] = alert.id
+            # The trace starts with the decisions that led up to the alert, this one included.
+            self.traces[alert.id] = (self.recent[analysis.camera][-1][0], list(self.recent[analysis.camera]))
             alerts.append(alert)
         return alerts
 
@@ -70,6 +80,21 @@ class Alerting:
         for key in list(self.open_events):
             self._end(key, reason)
 
+    def _trace(self, analysis: Analysis) -> None:
+        point = (analysis.walls[-1] if analysis.walls else time.time(), analysis.probs)
+        self.recent.setdefault(analysis.camera, deque(maxlen=TRACE_BEFORE)).append(point)
+        for (camera, _), alert_id in self.open_events.items():
+            if camera == analysis.camera and alert_id in self.traces:
+                points = self.traces[alert_id][1]
+                points.append(point)
+                if len(points) > TRACE_MAX:  # a very long event: every other point, evenly thinned
+                    del points[::2]
+
     def _end(self, key: tuple[str, int], reason: str) -> None:
         alert_id = self.open_events.pop(key)
-        self.recorder.event_ended(alert_id, key[0], self.classes[key[1]], reason)
+        at, points = self.traces.pop(alert_id)
+        trace = {
+            "classes": list(self.classes),
+            "points": [[round(t - at, 2), *(round(float(v), 4) for v in probs)] for t, probs in points],
+        }
+        self.recorder.event_ended(alert_id, key[0], self.classes[key[1]], reason, trace)

@@ -4,7 +4,8 @@ loses a line nor names a file that is not there.
 The log holds three kinds of line, joined by "id":
 - "alert": written as soon as the snapshot (the decision's newest frame with its own map) is on
   disk; names that snapshot. The clip is still being recorded (post-roll), so it is not named.
-- "clip": written once the clip is finished and renamed to its final name; names it.
+- "clip": written once the clip (and its copy without drawing, "raw_clip") is finished and
+  renamed to its final name; names both.
 - "end": the alert's class has calmed down on that camera (or the monitor stopped): the event is
   over.
 Each line, once written, is handed to the alert sinks (MQTT, webhooks), which queue it on disk.
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import cv2
 
-from streamer.alerts.record import Alert, snapshot_picture, utc
+from streamer.alerts.record import Alert, snapshot_picture, utc, window_strip
 from streamer.config import OverlayConfig
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,14 @@ def write_durably(path: Path, data: bytes) -> None:
     sync_folder(path.parent)
 
 
+def write_jpeg(path: Path, picture) -> None:
+    """A picture as a JPEG, durably (write_durably); OSError when it cannot be."""
+    ok, jpeg = cv2.imencode(".jpg", picture)
+    if not ok:
+        raise OSError("JPEG encoding failed")
+    write_durably(path, jpeg.tobytes())
+
+
 def sync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -158,22 +167,26 @@ class AlertRecorder(threading.Thread):
     def submit(self, alert: Alert) -> None:
         self._queue.put(("alert", alert))
 
-    def event_ended(self, alert_id: str, camera: str, label: str, reason: str) -> None:
-        self._queue.put(
-            (
-                "end",
-                {
-                    "type": "end",
-                    "id": alert_id,
-                    "time_utc": utc(time.time()),
-                    "camera": camera,
-                    "class": label,
-                    "reason": reason,
-                },
-            )
-        )
+    def event_ended(
+        self, alert_id: str, camera: str, label: str, reason: str, trace: dict | None = None
+    ) -> None:
+        """trace: {"classes": [...], "points": [[seconds from the alert, p0, p1, ...], ...]}, the
+        probabilities before and through the event (a reviewer's chart)."""
+        record = {
+            "type": "end",
+            "id": alert_id,
+            "time_utc": utc(time.time()),
+            "camera": camera,
+            "class": label,
+            "reason": reason,
+        }
+        if trace is not None:
+            record["trace"] = trace
+        self._queue.put(("end", record))
 
-    def clip_finished(self, alert_id: str, camera: str, label: str, clip: Path, frames: int) -> None:
+    def clip_finished(
+        self, alert_id: str, camera: str, label: str, clip: Path, frames: int, raw: Path
+    ) -> None:
         self._queue.put(
             (
                 "clip",
@@ -184,6 +197,7 @@ class AlertRecorder(threading.Thread):
                     "camera": camera,
                     "class": label,
                     "clip": clip.name,
+                    "raw_clip": raw.name,
                     "frames": frames,
                 },
             )
@@ -218,15 +232,19 @@ class AlertRecorder(threading.Thread):
         record = {**alert.record, "map_method": self.map_name}
         snapshot = self.directory / f"{alert.id}.jpg"
         try:
-            ok, jpeg = cv2.imencode(".jpg", snapshot_picture(alert, self.classes, self.map_name, self.config))
-            if not ok:
-                raise OSError("JPEG encoding failed")
-            write_durably(snapshot, jpeg.tobytes())
+            write_jpeg(snapshot, snapshot_picture(alert, self.classes, self.map_name, self.config))
             record["snapshot"] = snapshot.name
         except OSError as err:  # the alert still counts: logged, saying why it has no picture
             logger.error("%s: alert snapshot not written: %s", alert.analysis.camera, err)
             record["snapshot"] = None
             record["snapshot_error"] = str(err.strerror or err)
+        strip = window_strip(alert, self.config) if record["snapshot"] else None
+        if strip is not None:  # the window the guard's decision came from, for the reviewer
+            try:
+                write_jpeg(self.directory / f"{alert.id}.window.jpg", strip)
+                record["window_strip"] = f"{alert.id}.window.jpg"
+            except OSError as err:
+                logger.error("%s: alert window strip not written: %s", alert.analysis.camera, err)
         self.log.append(record)
         logger.warning(
             "%s: ALERT %s (%.2f): %s", alert.analysis.camera, alert.label, record["score"], record["snapshot"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from streamer.config import OverlayConfig
@@ -53,6 +54,7 @@ def build_alert(analysis: Analysis, index: int, classes: tuple[str, ...], now_wa
         "window_end_utc": utc(analysis.walls[-1]),
         "window_frames": [analysis.seqs[0], analysis.seqs[-1]],
         "evidence_frame": analysis.seqs[evidence],
+        "frame_size": list(analysis.frame_size),
         "boxes": regions,
     }
     return Alert(ident, label, record, analysis)
@@ -75,3 +77,32 @@ def snapshot_picture(
         ),
     )
     return picture
+
+
+# Each frame of the window strip: wide enough to see people, small enough for 16 frames a page.
+STRIP_FRAME_WIDTH = 320
+STRIP_COLUMNS = 4
+
+
+def window_strip(alert: Alert, config: OverlayConfig) -> np.ndarray | None:
+    """Every frame of the decided window with its own map, oldest first, four a row, each with its
+    time from the window's start; the evidence frame (the snapshot's) framed in white. None when the
+    frames are not carried."""
+    a = alert.analysis
+    if not a.images:
+        return None
+    tiles = []
+    for i, (image, cam) in enumerate(zip(a.images, a.maps)):
+        h, w = image.shape[:2]
+        tile = cv2.resize(image, (STRIP_FRAME_WIDTH, max(1, round(h * STRIP_FRAME_WIDTH / w))))
+        drawing.draw_explanation(tile, cam, a.map_scale, config)
+        label = f"+{a.walls[i] - a.walls[0]:.1f} s" if a.walls else f"#{i}"
+        cv2.putText(tile, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(tile, label, (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        if i == a.evidence:
+            cv2.rectangle(tile, (1, 1), (tile.shape[1] - 2, tile.shape[0] - 2), (255, 255, 255), 3)
+        tiles.append(tile)
+    blank = np.zeros_like(tiles[0])
+    rows = [tiles[i : i + STRIP_COLUMNS] for i in range(0, len(tiles), STRIP_COLUMNS)]
+    rows[-1] = rows[-1] + [blank] * (STRIP_COLUMNS - len(rows[-1])) if len(rows) > 1 else rows[-1]
+    return np.vstack([np.hstack(row) for row in rows])

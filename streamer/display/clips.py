@@ -5,6 +5,10 @@ from their keyframe, or JPEGs) when the alert fires: about 0.6 s of work for 3 s
 compositor's thread that would freeze every camera's picture at the moment the guard looks at it,
 once per camera alerting. The compositor hands frames over here as
 they come; the clip is written as <id>.recording.mp4, fsynced, renamed, and only then logged.
+
+Beside it goes the same frames as captured, without heat or panel (<id>.raw.mp4): what the overlay
+covers, for an investigator, and what a site's reviewed alerts become as training examples (a model
+must not learn from its own drawing).
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from streamer.config import OverlayConfig
 from streamer.display import drawing
 
 logger = logging.getLogger(__name__)
-ClipFinished = Callable[[str, str, str, Path, int], None]  # (alert id, camera, class, clip path, frames)
+# (alert id, camera, class, clip path, frames, raw clip path)
+ClipFinished = Callable[[str, str, str, Path, int, Path], None]
+RAW_SUFFIX = ".raw.mp4"
 # At a stop, what is still queued is written within this; a clip cut short stays .recording.mp4.
 # With the threads' 1.5 s and the sinks' 3 s, a stop stays inside systemd's TimeoutStopSec of 10 s.
 DRAIN_S = 5.0
@@ -42,17 +48,17 @@ class Evidence:
     heat: np.ndarray | None
     panel: drawing.Panel
 
-    def draw(self, config: OverlayConfig, decoder: KeptDecoder) -> np.ndarray | None:
-        """The annotated full-size picture: the map (whatever the guard's keys) and the panel; None
-        if its packets no longer decode (a damaged stream)."""
+    def image(self, decoder: KeptDecoder) -> np.ndarray | None:
+        """The full-size frame as captured (a copy of its own); None if its packets no longer
+        decode (a damaged stream)."""
         if isinstance(self.picture, KeptFrame):
-            image = decoder.picture(self.picture)
-            if image is None:
-                return None
-        elif isinstance(self.picture, bytes):
-            image = decompress(self.picture)
-        else:
-            image = self.picture.copy()
+            return decoder.picture(self.picture)
+        if isinstance(self.picture, bytes):
+            return decompress(self.picture)
+        return self.picture.copy()
+
+    def annotate(self, image: np.ndarray, config: OverlayConfig) -> np.ndarray:
+        """The frame with the map (whatever the guard's keys) and the panel, drawn in place."""
         if self.heat is not None:
             drawing.draw_unit(image, self.heat, config)
         drawing.draw_panel(image, self.panel)
@@ -70,6 +76,7 @@ class Clip:
     until: float
     started: bool = False  # its pre-roll was handed over (compositor's side)
     writer: cv2.VideoWriter | None = field(default=None, repr=False)  # writer thread's side from here
+    raw_writer: cv2.VideoWriter | None = field(default=None, repr=False)
     decoder: KeptDecoder = field(default_factory=KeptDecoder, repr=False)
     size: tuple[int, int] = (0, 0)
     frames: int = 0
@@ -77,6 +84,14 @@ class Clip:
     @property
     def recording(self) -> Path:
         return self.path.with_name(self.alert_id + RECORDING_SUFFIX)
+
+    @property
+    def raw_path(self) -> Path:
+        return self.path.with_name(self.alert_id + RAW_SUFFIX)
+
+    @property
+    def raw_recording(self) -> Path:
+        return self.path.with_name(self.alert_id + ".raw" + RECORDING_SUFFIX)
 
 
 class ClipWriter(threading.Thread):
@@ -123,15 +138,18 @@ class ClipWriter(threading.Thread):
 
     def _write(self, clip: Clip, evidence: list[Evidence]) -> None:
         for item in evidence:
-            picture = item.draw(self.config, clip.decoder)
-            if picture is None:
+            image = item.image(clip.decoder)
+            if image is None:
                 continue
             if clip.writer is None:
-                h, w = picture.shape[:2]
+                h, w = image.shape[:2]
                 clip.size = (w, h)
                 fourcc = cv2.VideoWriter_fourcc(*"mp4v")
                 clip.writer = cv2.VideoWriter(str(clip.recording), fourcc, self.fps, (w, h))
-            clip.writer.write(drawing.letterbox(picture, *clip.size))
+                clip.raw_writer = cv2.VideoWriter(str(clip.raw_recording), fourcc, self.fps, (w, h))
+            image = drawing.letterbox(image, *clip.size)
+            clip.raw_writer.write(image)
+            clip.writer.write(item.annotate(image.copy(), self.config))
             clip.frames += 1
 
     def _finish(self, clip: Clip) -> None:
@@ -140,17 +158,19 @@ class ClipWriter(threading.Thread):
             logger.warning("%s: alert clip %s has no frame to record", clip.camera, clip.path.name)
             return
         clip.writer.release()
+        clip.raw_writer.release()
         clip.decoder = KeptDecoder()  # lets go of the packets it held
         try:
-            fd = os.open(clip.recording, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(clip.recording, clip.path)
+            for recording, final in ((clip.raw_recording, clip.raw_path), (clip.recording, clip.path)):
+                fd = os.open(recording, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.replace(recording, final)
             sync_folder(clip.path.parent)
         except OSError as err:
             logger.error("%s: alert clip %s not finished: %s", clip.camera, clip.path.name, err)
             return
         logger.info("%s: alert clip written: %s", clip.camera, clip.path.name)
-        self.finished(clip.alert_id, clip.camera, clip.label, clip.path, clip.frames)
+        self.finished(clip.alert_id, clip.camera, clip.label, clip.path, clip.frames, clip.raw_path)

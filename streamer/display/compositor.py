@@ -53,6 +53,7 @@ class CameraView:
     last: tuple[Frame, float, np.ndarray | None] | None = None  # on screen: frame, when, its heat
     trail: HeatTrail = field(default_factory=lambda: HeatTrail(0.0))
     tile: np.ndarray | None = None
+    live: tuple[int, np.ndarray] | None = None  # the newest tile drawn (paused or not): the web's view
 
     def store(self, analysis: Analysis) -> None:
         scale = analysis.map_scale
@@ -143,6 +144,8 @@ class Compositor(threading.Thread):
         self.measure = measure
         self.clip_writer = ClipWriter(config, display_fps, clip_finished)
         self.camera_status = camera_status
+        # Set while a browser watches: tiles are then drawn during a guard's pause too, for the web.
+        self.live_wanted = threading.Event()
 
     # ------------------------------------------------------------ from the inference thread
     def submit(self, analysis: Analysis) -> None:
@@ -165,6 +168,12 @@ class Compositor(threading.Thread):
     def latest(self) -> tuple[int, np.ndarray | None]:
         with self._lock:
             return self._frame_id, self._frame
+
+    def live_picture(self, camera: str) -> tuple[int, np.ndarray] | None:
+        """(sequence number, tile) of the camera's newest drawn frame, heat and panel on it; a
+        guard's pause does not freeze it."""
+        with self._lock:
+            return self.views[camera].live
 
     def toggle(self, name: str) -> bool:
         """Flip 'heatmap', 'contours' or 'paused'; the new state. A paused picture is redrawn."""
@@ -249,9 +258,13 @@ class Compositor(threading.Thread):
         heat = view.trail.update(drawing.unit_small(match[0], match[1]) if match else None, frame.ts)
         heat = heat.copy() if heat is not None else None
         self.measure.heat_shown(view.name, frame.seq, peak_of(heat))
-        if not paused:  # the frozen frame stays the one to redraw on a key
-            view.last = (frame, now, heat)
-            view.tile = self._display_tile(frame, panel, heat)
+        if not paused or self.live_wanted.is_set():
+            tile = self._display_tile(frame, panel, heat)
+            with self._lock:
+                view.live = (frame.seq, tile)
+            if not paused:  # the frozen frame stays the one to redraw on a key
+                view.last = (frame, now, heat)
+                view.tile = tile
         self.measure.frame_drawn(time.perf_counter() - started)
         evidence = Evidence(frame.kept if frame.kept is not None else frame.image, heat, panel)
         self._record(view, frame, evidence)
