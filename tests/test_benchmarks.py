@@ -278,3 +278,14 @@ def test_alert_burst_benchmark_runs_and_every_alert_has_its_clip(tmp_path):
     assert result["version"] == "working tree" and result["cameras"] == 2
     assert result["alerts"] >= 2 and result["clips"] == result["alerts"]  # a stop finishes every clip
     assert result["longest_gap_ms"] >= result["p99_gap_ms"] > 0
+
+
+def test_console_benchmark_measures_viewers_against_none():
+    report = run("console.py", "--quick", "--cameras", "2")
+    phases = report["console"]["phases"]
+    assert [p["viewers"] for p in phases] == [0, 2]
+    watched = phases[1]
+    assert all(p["cpu_cores"] > 0 for p in phases)
+    # Each camera's stream is bounded by console.live_fps (5): the fast viewer gets at most that.
+    assert 0 < watched["pictures_per_s_fast_viewer"] <= 2 * 5 * 1.2
+    assert 0 < watched["pictures_per_s_slow_viewer"] <= watched["pictures_per_s_fast_viewer"]
