@@ -162,9 +162,11 @@ def test_clips_are_drawn_and_encoded_off_the_compositor_thread(tmp_path):
         compositor._tick(now=ts)
     assert not list(tmp_path.iterdir())  # nothing written on the compositor's thread
     compositor.close()  # the writer (never started here) writes what was handed over
-    (alert_id, camera, label, path, frames), *_ = finished
+    (alert_id, camera, label, path, frames, raw), *_ = finished
     assert (alert_id, camera, label) == ("a1", "cam", "fight") and path == tmp_path / "a1.mp4"
+    assert raw == tmp_path / "a1.raw.mp4"
     assert frames == 10 + 11  # 0.4 s of pre-roll at 25 fps, then the frames up to 0.4 s after
-    capture = cv2.VideoCapture(str(path))
-    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
-    capture.release()
+    for clip in (path, raw):
+        capture = cv2.VideoCapture(str(clip))
+        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == frames
+        capture.release()

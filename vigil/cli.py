@@ -434,9 +434,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = command("users", "the web console's users: add (or change), remove, list")
-    p.add_argument("action", choices=("add", "remove", "list"))
+    p.add_argument(
+        "action", choices=("add", "remove", "list"), help="add (or change) a user, remove one, or list them"
+    )
     p.add_argument("name", nargs="?", help="the user name (add, remove)")
-    p.add_argument("--role", choices=("viewer", "reviewer", "admin"), default="viewer", help="with add")
+    p.add_argument(
+        "--role",
+        choices=("viewer", "reviewer", "admin"),
+        default="viewer",
+        help="with add: viewer (watch), reviewer (also mark alerts), admin (also export)",
+    )
     p.add_argument("--file", metavar="FILE", help="the users file; default: console.users_file of --config")
     p.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE", help="the monitor's TOML config")
     p.add_argument(
