@@ -463,3 +463,27 @@ def test_tls_serves_https_only_with_the_configured_certificate(tmp_path, fight_c
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, output[-2000:]
     assert f"console on https://127.0.0.1:{port}/" in output
+
+
+def test_the_summary_gives_no_duration_to_an_event_cut_by_a_crash():
+    from streamer.console.catalog import AlertEntry
+    from streamer.console.summary import alert_summary
+
+    record = {
+        "id": "a1",
+        "camera": "gate",
+        "class": "fight",
+        "score": 0.93,
+        "time_utc": "2026-12-02T10:00:01.000+00:00",
+        "window_start_utc": "2026-12-02T10:00:00.000+00:00",
+        "window_end_utc": "2026-12-02T10:00:01.000+00:00",
+        "window_frames": [10, 40],
+        "frame_size": [360, 640],
+        "boxes": [{"box": [0, 0, 100, 100], "peak": 1.0}],
+    }
+    calm = {"type": "end", "id": "a1", "time_utc": "2026-12-02T10:00:13.000+00:00", "reason": "calm"}
+    crash = {**calm, "time_utc": "2026-12-02T13:00:00.000+00:00", "reason": "monitor restarted"}
+    said = " ".join(alert_summary(AlertEntry(record, end=calm)))
+    assert "very sure" in said and "the top left of the picture" in said and "ended after 12 s: calm" in said
+    said = " ".join(alert_summary(AlertEntry(record, end=crash)))
+    assert "stopped by force" in said and "ended after" not in said

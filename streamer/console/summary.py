@@ -49,6 +49,11 @@ def alert_summary(entry: AlertEntry) -> list[str]:
         sentences.append(f"Where: the model's map for {label} is empty on these frames: no place stands out.")
     if entry.end is None:
         sentences.append("The event is still open (or the monitor was stopped by force).")
+    elif entry.end.get("reason") == "monitor restarted":  # its real end is unknown: no duration
+        sentences.append(
+            "The monitor was stopped by force during this event; its end is not known "
+            f"(closed when the monitor started again, {_clock(entry.end.get('time_utc'))})."
+        )
     else:
         lasted = _seconds_between(r.get("window_end_utc"), entry.end.get("time_utc"))
         how_long = f" after {lasted:.0f} s" if lasted is not None and lasted >= 0 else ""
