@@ -110,14 +110,11 @@ def console_config(folder: Path, clip: Path, port: int, **console) -> dict:
     return config
 
 
-@pytest.fixture(scope="module")
-def monitor(tmp_path_factory, fight_clip):
-    """One monitor with its console for the module, stopped (SIGTERM) at the end; its output is
-    checked for secrets by the last test."""
-    folder = tmp_path_factory.mktemp("console")
+def start_console(folder: Path, clip: Path) -> tuple[subprocess.Popen, str]:
+    """`vigil run` with its console and users, once the console answers: (process, base URL)."""
     make_users(folder / "users.txt")
     port = free_port()
-    proc = run_vigil(console_config(folder, fight_clip, port), folder)
+    proc = run_vigil(console_config(folder, clip, port), folder)
     base = f"http://127.0.0.1:{port}"
 
     def up():
@@ -127,9 +124,18 @@ def monitor(tmp_path_factory, fight_clip):
         except OSError:
             return False
 
+    wait_until(lambda: proc.poll() is not None or up(), timeout=60)
+    assert proc.poll() is None, proc.communicate(timeout=5)[0]
+    return proc, base
+
+
+@pytest.fixture(scope="module")
+def monitor(tmp_path_factory, fight_clip):
+    """One monitor with its console for the module, stopped (SIGTERM) at the end; its output is
+    checked for secrets by the last test."""
+    folder = tmp_path_factory.mktemp("console")
+    proc, base = start_console(folder, fight_clip)
     try:
-        wait_until(lambda: proc.poll() is not None or up(), timeout=60)
-        assert proc.poll() is None, proc.communicate(timeout=5)[0]
         log = folder / "alerts" / "alerts.jsonl"
         # two alerts with clips: one to confirm, one to call a false alarm
         wait_until(lambda: log.exists() and len(read_log(folder / "alerts")[1]) >= 2, timeout=90)

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import shutil
 import signal
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from testbed.rtsp import free_port
-from tests.test_console import PASSWORDS, console_config, fight_clip, make_users  # noqa: F401
-from tests.test_monitor import read_log, run_vigil, wait_until
+from tests.test_console import PASSWORDS, fight_clip, start_console  # noqa: F401
+from tests.test_monitor import read_log, wait_until
 
 pytestmark = pytest.mark.browser
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -49,22 +47,8 @@ def chromium(profile: Path):
 
 @pytest.fixture
 def console(tmp_path, fight_clip):  # noqa: F811
-    make_users(tmp_path / "users.txt")
-    port = free_port()
-    config = console_config(tmp_path, fight_clip, port)
-    proc = run_vigil(config, tmp_path)
-    base = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            urllib.request.urlopen(base + "/login", timeout=2).close()
-            return True
-        except OSError:
-            return False
-
+    proc, base = start_console(tmp_path, fight_clip)
     try:
-        wait_until(lambda: proc.poll() is not None or up(), timeout=60)
-        assert proc.poll() is None, proc.communicate(timeout=5)[0]
         yield base, tmp_path
     finally:
         proc.send_signal(signal.SIGTERM)
