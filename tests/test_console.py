@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import os
 import re
 import signal
 import ssl
@@ -493,3 +494,30 @@ def test_the_summary_gives_no_duration_to_an_event_cut_by_a_crash():
     assert "very sure" in said and "the top left of the picture" in said and "ended after 12 s: calm" in said
     said = " ".join(alert_summary(AlertEntry(record, end=crash)))
     assert "stopped by force" in said and "ended after" not in said
+
+
+def test_logging_out_ends_the_session(monitor):
+    viewer = logged_in(monitor, "vic")
+    assert viewer.request("/alerts")[0] == 200
+    assert viewer.request("/logout", {"csrf": viewer.csrf()})[0] == 302
+    assert viewer.request("/alerts")[0] == 302
+
+
+def test_clips_become_playable_h264_and_broken_ones_fail_with_an_error(monitor, tmp_path):
+    import av
+
+    from streamer.console.playable import playable_clip
+
+    alerts_dir = monitor["folder"] / "alerts"
+    record = next(iter(read_log(alerts_dir)[1].values()))
+    clip = alerts_dir / record["clip"]
+    copy = tmp_path / "whole.mp4"
+    copy.write_bytes(clip.read_bytes())
+    with av.open(str(playable_clip(copy))) as played:
+        stream = played.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.frames == record["frames"]
+    for name, data in (("cut.mp4", clip.read_bytes()[:3000]), ("noise.mp4", os.urandom(50_000))):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises((OSError, av.FFmpegError)):
+            playable_clip(tmp_path / name)
+        assert not list((tmp_path / "playable").glob(name.replace(".mp4", "*")))  # no half file left
