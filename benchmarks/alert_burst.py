@@ -22,6 +22,7 @@ from benchmarks.machine import emit, machine_info
 from benchmarks.versions import ROOT, checkout, run_in_tree
 from evaluation import synth
 from streamer.config import parse_config
+from streamer.display.clips import RAW_SUFFIX
 from streamer.monitor import build_monitor
 
 SCREEN = (1920, 1080)
@@ -67,7 +68,8 @@ def measure(bundle: str, video: str, cameras: int, seconds: float, workdir: str)
         "cameras": cameras,
         "seconds": seconds,
         "alerts": int(alerts),
-        "clips": len(list(folder.glob("*.mp4"))),
+        # Each alert's clip with its map; its copy as captured (.raw.mp4, newer monitors) not counted.
+        "clips": len([p for p in folder.glob("*.mp4") if not p.name.endswith(RAW_SUFFIX)]),
         "display_late_frames": int(late),
         "longest_gap_ms": round(float(gaps_ms.max()), 1),
         "p99_gap_ms": round(float(np.percentile(gaps_ms, 99)), 1),
