@@ -328,24 +328,6 @@ def test_the_live_stream_sends_new_pictures_at_the_bounded_rate(monitor):
     assert len({f[f.index(b"\xff\xd8") :][:4000] for f in frames[:-1]}) > 1, "the picture never changed"
 
 
-def test_a_credential_reaches_no_page_nor_log(monitor):
-    admin = logged_in(monitor, "ann")
-    seen = []
-    for path in ("/", "/live/door", "/alerts", "/audit", "/export", "/alerts?camera=door"):
-        seen.append(admin.request(path)[1])
-    assert "door" in seen[1]
-    secret = urllib.parse.quote(CAMERA_SECRET)
-    assert not any(CAMERA_SECRET in page or secret in page or "admin:" in page for page in seen)
-    # The monitor's own output, once it stops: no password and no camera credentials.
-    proc = monitor["proc"]
-    proc.send_signal(signal.SIGTERM)
-    output, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, output[-3000:]
-    assert CAMERA_SECRET not in output and secret not in output
-    assert not any(p in output for p in PASSWORDS.values())
-    assert "failed login for 'max'" in output and "console: ann (admin) logged in" in output
-
-
 # ------------------------------------------------------------------ without a monitor
 def test_users_file_hashes_and_refuses_wrong_lines(tmp_path):
     path = make_users(tmp_path / "users.txt")
@@ -521,3 +503,22 @@ def test_clips_become_playable_h264_and_broken_ones_fail_with_an_error(monitor, 
         with pytest.raises((OSError, av.FFmpegError)):
             playable_clip(tmp_path / name)
         assert not list((tmp_path / "playable").glob(name.replace(".mp4", "*")))  # no half file left
+
+
+# The last test on the module's monitor: it stops the monitor to read all that it printed.
+def test_a_credential_reaches_no_page_nor_log(monitor):
+    admin = logged_in(monitor, "ann")
+    seen = []
+    for path in ("/", "/live/door", "/alerts", "/audit", "/export", "/alerts?camera=door"):
+        seen.append(admin.request(path)[1])
+    assert "door" in seen[1]
+    secret = urllib.parse.quote(CAMERA_SECRET)
+    assert not any(CAMERA_SECRET in page or secret in page or "admin:" in page for page in seen)
+    # The monitor's own output, once it stops: no password and no camera credentials.
+    proc = monitor["proc"]
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output[-3000:]
+    assert CAMERA_SECRET not in output and secret not in output
+    assert not any(p in output for p in PASSWORDS.values())
+    assert "failed login for 'max'" in output and "console: ann (admin) logged in" in output

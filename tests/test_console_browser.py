@@ -116,6 +116,10 @@ def test_a_reviewer_watches_opens_plays_marks_and_exports(console, tmp_path):
 
         driver.get(base + "/export")
         driver.find_element("id", "export").click()
+        wait_until(
+            lambda: driver.find_elements("id", "result") or driver.find_elements("id", "message"), timeout=30
+        )
+        assert driver.find_elements("id", "result"), driver.find_element("tag name", "main").text
         result = driver.find_element("id", "result").text
         assert "fight: 1 clip" in result
         exported = next((folder / "exports").iterdir())
