@@ -9,6 +9,7 @@ import contextlib
 import functools
 import logging
 import secrets
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ class ConsoleSite:
     login_attempts: int
     lockout_s: float
     threshold: float | None = None
-    live_wanted: object | None = None  # threading.Event: set while a stream is watched
+    live_wanted: threading.Event | None = None  # set while a stream is watched
 
 
 SITE = web.AppKey("site", ConsoleSite)
@@ -172,14 +173,19 @@ def requires(role: str, page: bool = True):
     return wrap
 
 
-def _entries(request: web.Request):
-    site = request.app[SITE]
-    return load_alerts(site.alert_dir, request.app[STATE]["reviews"].read())
+async def _entries(request: web.Request):
+    """Every alert with its reviews, read on the worker threads: the logs can be megabytes, and the
+    event loop also feeds the live streams."""
+    site, state = request.app[SITE], request.app[STATE]
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        state["pool"], lambda: load_alerts(site.alert_dir, state["reviews"].read())
+    )
 
 
-def _entry(request: web.Request):
+async def _entry(request: web.Request):
     ident = request.match_info["id"]
-    entry = next((e for e in _entries(request) if e.id == ident), None)
+    entry = next((e for e in await _entries(request) if e.id == ident), None)
     if entry is None:
         raise web.HTTPNotFound(text="no such alert")
     return entry
@@ -303,7 +309,7 @@ async def alert_list(request: web.Request) -> web.Response:
         since=q.get("since", "").strip(),
         until=q.get("until", "").strip(),
     )
-    entries = [e for e in _entries(request) if wanted.matches(e)]
+    entries = [e for e in await _entries(request) if wanted.matches(e)]
     return render(
         request,
         "alerts.html",
@@ -318,7 +324,7 @@ async def alert_list(request: web.Request) -> web.Response:
 @requires("viewer")
 async def alert_page(request: web.Request) -> web.Response:
     site = request.app[SITE]
-    entry = _entry(request)
+    entry = await _entry(request)
     trace = (entry.end or {}).get("trace") or {}
     present = {name for name in entry.files() if (site.alert_dir / name).is_file()}
     return render(
@@ -331,10 +337,9 @@ async def alert_page(request: web.Request) -> web.Response:
     )
 
 
-def _evidence_path(request: web.Request, name: str) -> Path:
+def _evidence_path(request: web.Request, entry, name: str) -> Path:
     """Only a file the alert's own lines name, inside the alert folder: no other path is reachable."""
     site = request.app[SITE]
-    entry = _entry(request)
     if name not in entry.files() or "/" in name or "\\" in name or name.startswith("."):
         raise web.HTTPNotFound(text="no such file for this alert")
     path = (site.alert_dir / name).resolve()
@@ -345,17 +350,17 @@ def _evidence_path(request: web.Request, name: str) -> Path:
 
 @requires("viewer", page=False)
 async def alert_file(request: web.Request) -> web.StreamResponse:
-    path = _evidence_path(request, request.match_info["name"])
+    path = _evidence_path(request, await _entry(request), request.match_info["name"])
     return web.FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
 
 
 @requires("viewer", page=False)
 async def alert_play(request: web.Request) -> web.StreamResponse:
-    entry = _entry(request)
+    entry = await _entry(request)
     name = (entry.clip or {}).get("clip")
     if not name:
         raise web.HTTPNotFound(text="this alert has no finished clip")
-    path = _evidence_path(request, name)
+    path = _evidence_path(request, entry, name)
     loop = asyncio.get_running_loop()
     try:
         playable = await loop.run_in_executor(request.app[STATE]["pool"], playable_clip, path)
@@ -367,7 +372,7 @@ async def alert_play(request: web.Request) -> web.StreamResponse:
 
 @requires("reviewer")
 async def review(request: web.Request) -> web.Response:
-    entry = _entry(request)
+    entry = await _entry(request)
     form, session = request["form"], request["session"]
     try:
         line = request.app[STATE]["reviews"].decide(
@@ -396,7 +401,7 @@ async def export_page(request: web.Request) -> web.Response:
 @requires("admin")
 async def export(request: web.Request) -> web.Response:
     site = request.app[SITE]
-    entries = _entries(request)
+    entries = await _entries(request)
     loop = asyncio.get_running_loop()
     try:
         result = await loop.run_in_executor(
