@@ -51,6 +51,10 @@ class ModelConfig:
 class InferenceConfig:
     stride: int = field(default=4, metadata=_range(1, 1024))
     backbone_batch: int = field(default=8, metadata=_range(1, 256))
+    # "grpc://host:port": the bundle runs on that Triton server (`vigil serve`), not here.
+    server: str = ""
+    # Per request; at most 4 s, so a server that hangs never stalls the worker past its watchdog.
+    server_timeout_s: float = field(default=2.0, metadata=_range(0.05, 4.0))
 
 
 @dataclass(frozen=True)

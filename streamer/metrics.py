@@ -34,8 +34,9 @@ DRAW_BUCKETS = (
     0.05,
     0.1,
 )
-# Every reason a frame is dropped: a full ring (analysis, display), inference behind, drawing behind.
-DROP_REASONS = ("analysis_ring", "display_ring", "analysis_backlog", "display_late")
+# Every reason a frame is dropped: a full ring (analysis, display), inference behind, the inference
+# server away, drawing behind.
+DROP_REASONS = ("analysis_ring", "display_ring", "analysis_backlog", "inference_down", "display_late")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Metrics:
     decision_latency: Histogram
     ring_fill: Gauge
     camera_up: Gauge
+    inference_up: Gauge
     reconnects: Counter
     class_probability: Gauge
     alerts: Counter
@@ -89,6 +91,12 @@ class Metrics:
 
     def frames_skipped(self, camera: str, count: int) -> None:
         self.frame_dropped(camera, "analysis_backlog", count)
+
+    def frames_unanalysed(self, camera: str, count: int) -> None:
+        self.frame_dropped(camera, "inference_down", count)
+
+    def inference_state(self, up: bool) -> None:
+        self.inference_up.set(1 if up else 0)
 
     def decided(self, analysis: Analysis, classes: tuple[str, ...]) -> None:
         self.decision_latency.labels(analysis.camera).observe(analysis.latency)
@@ -172,6 +180,11 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             "vigil_ring_fill_ratio", "Fill of each camera's analysis ring (0..1)", ["camera"], registry=r
         ),
         camera_up=Gauge("vigil_camera_up", "1 while the camera delivers frames", ["camera"], registry=r),
+        inference_up=Gauge(
+            "vigil_inference_up",
+            "1 while inference answers (a local bundle always; an inference server only while it serves)",
+            registry=r,
+        ),
         reconnects=Counter(
             "vigil_camera_reconnects_total", "Reopened camera connections", ["camera"], registry=r
         ),

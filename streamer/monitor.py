@@ -26,6 +26,7 @@ from streamer.console.server import start_console
 from streamer.display import window as screen
 from streamer.display.compositor import Compositor
 from streamer.inference.bundle import Bundle, open_bundle
+from streamer.inference.remote import RemoteBundle, open_remote
 from streamer.inference.worker import InferenceWorker
 from streamer.metrics import Metrics, build_metrics, zero_known_series
 from streamer.preflight import check_startable
@@ -59,7 +60,7 @@ class Monitor:
     """Every part of a running monitor, each built complete by build_monitor."""
 
     config: Config
-    bundle: Bundle
+    bundle: Bundle | RemoteBundle
     metrics: Metrics
     stop: threading.Event
     captures: tuple[CaptureThread, ...]
@@ -128,6 +129,20 @@ def camera_status(captures: list[CaptureThread]) -> Callable[[str], str]:
     return lambda name: next(c.status for c in captures if c.camera.name == name)
 
 
+def open_engine(config: Config) -> Bundle | RemoteBundle:
+    """The bundle on this machine's ONNX Runtime, or on the inference server the config names."""
+    if config.inference.server:
+        return open_remote(
+            config.resolve(config.model.bundle), config.inference.server, config.inference.server_timeout_s
+        )
+    return open_bundle(
+        config.resolve(config.model.bundle),
+        config.model.providers,
+        config.model.threads,
+        tensorrt_fp16=config.model.tensorrt_fp16,
+    )
+
+
 def build_monitor(
     config: Config,
     stop: threading.Event,
@@ -142,12 +157,7 @@ def build_monitor(
     # would only hand small resizes and encodes back and forth (about 5% of the CPU at 4 cameras).
     cv2.setNumThreads(1)
     cameras = [c for c in config.cameras if c.enabled]
-    bundle = open_bundle(
-        config.resolve(config.model.bundle),
-        config.model.providers,
-        config.model.threads,
-        tensorrt_fp16=config.model.tensorrt_fp16,
-    )
+    bundle = open_engine(config)
     m = bundle.manifest
     metrics = metrics or build_metrics()
     metrics.model.info(

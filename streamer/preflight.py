@@ -3,6 +3,7 @@ check-config` runs the same checks, so its OK means the monitor will start with 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from streamer.config import Config, ConfigError
 from streamer.console.users import UserError, read_users
 from streamer.inference.bundle import BundleError, read_manifest, verify_checksums
 from streamer.redact import redact_url
+from streamer.serving.protocol import server_address
 
 # Characters that end the user-info part of a URL when they appear unencoded in a password.
 RESERVED_IN_USERINFO = "@#?/[] "
@@ -75,6 +77,22 @@ def check_bundle(config: Config) -> None:
     if unknown:
         raise ConfigError(
             f"alerts.class_thresholds: expected classes of the bundle {list(manifest.classes)}, got {unknown}"
+        )
+
+
+def check_inference_server(config: Config) -> None:
+    """A server's URL well formed and its client installed; whether it is up is the monitor's to
+    find out (it starts without it, and analyses once it answers)."""
+    url = config.inference.server
+    if not url:
+        return
+    try:
+        server_address(url)
+    except ValueError as err:
+        raise ConfigError(f"inference.server: {err}, got {redact_url(url)!r}") from None
+    if importlib.util.find_spec("tritonclient") is None:
+        raise ConfigError(
+            "inference.server: needs tritonclient, not in this install: pip install -e '.[remote]'"
         )
 
 
@@ -146,6 +164,7 @@ def check_startable(config: Config) -> None:
     never work, a missing or damaged bundle, folders it cannot write, TLS files it cannot read."""
     check_cameras(config)
     check_bundle(config)
+    check_inference_server(config)
     check_outputs(config)
     check_sinks(config)
     check_console(config)

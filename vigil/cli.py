@@ -10,6 +10,7 @@ import argparse
 import importlib.util
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -124,6 +125,60 @@ def read_window(video: str, manifest) -> np.ndarray:
     except DatasetError as err:
         raise ValueError(str(err)) from None
     return model_input.encode([decoded[i] for i in indices])
+
+
+TRITON_PYTHON_ENV = "VIGIL_TRITON_PYTHON"
+TRITON_VENV = ".venv-triton"
+
+
+def triton_python() -> Path | None:
+    """The Python of Triton's own environment: $VIGIL_TRITON_PYTHON, else the checkout's
+    .venv-triton (`make venv-triton`)."""
+    named = os.environ.get(TRITON_PYTHON_ENV)
+    path = Path(named) if named else Path(__file__).resolve().parent.parent / TRITON_VENV / "bin" / "python"
+    return path if path.is_file() else None
+
+
+def cmd_serve(args) -> int:
+    options = [
+        "serve",
+        args.bundle,
+        f"--host={args.host}",
+        f"--grpc-port={args.grpc_port}",
+        f"--http-port={args.http_port}",
+        f"--metrics-port={args.metrics_port}",
+        f"--providers={args.providers}",
+        f"--threads={args.threads}",
+    ]
+    if importlib.util.find_spec("pytriton") is None:  # PyTriton pins numpy<2: it lives in its own venv
+        python = triton_python()
+        if python is None:
+            print(
+                f"vigil serve: Triton's Python environment was not found (no {TRITON_VENV}/ in the "
+                f"checkout, ${TRITON_PYTHON_ENV} unset): run `make venv-triton`",
+                file=sys.stderr,
+            )
+            return 1
+        os.execv(python, [str(python), "-m", "vigil", *options])
+    from streamer.inference.bundle import BundleError
+    from streamer.inference.providers import parse_providers
+    from streamer.serving.triton_server import ServeOptions, serve
+
+    try:
+        return serve(
+            args.bundle,
+            ServeOptions(
+                host=args.host,
+                grpc_port=args.grpc_port,
+                http_port=args.http_port,
+                metrics_port=args.metrics_port,
+                providers=parse_providers(args.providers),
+                threads=args.threads,
+            ),
+        )
+    except (BundleError, ValueError) as err:
+        print(f"vigil serve: {err}", file=sys.stderr)
+        return 1
 
 
 def cmd_inspect(args) -> int:
@@ -735,6 +790,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=10, metavar="N", help="clips per class for --compare-methods")
     p.set_defaults(func=cmd_explain)
 
+    p = command(
+        "serve",
+        "serve a bundle to many monitors on a Triton Inference Server (gRPC, HTTP, Prometheus metrics); "
+        "runs in Triton's own environment (make venv-triton)",
+    )
+    p.add_argument("bundle", metavar="BUNDLE", help="the bundle directory (the monitors name the same one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--grpc-port", type=int, default=8001, metavar="PORT", help="what monitors connect to")
+    p.add_argument("--http-port", type=int, default=8000, metavar="PORT", help="KServe v2 over HTTP")
+    p.add_argument(
+        "--metrics-port", type=int, default=8002, metavar="PORT", help="Triton's Prometheus metrics"
+    )
+    p.add_argument("--providers", default="cuda,cpu", help=PROVIDERS_HELP)
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="ONNX Runtime threads (0: all cores)")
+    p.set_defaults(func=cmd_serve, reads_video=False)  # Triton's environment has no FFmpeg (PyAV)
+
     p = command("inspect", "open a bundle with the runtime and explain one window")
     p.add_argument("bundle", metavar="BUNDLE", help="the bundle directory")
     p.add_argument("--video", metavar="VIDEO", help="take the window from this video; default: random frames")
@@ -749,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if not args.verbose:
+    if not args.verbose and getattr(args, "reads_video", True):
         from streamer.capture.sources import silence_backend_logs
 
         silence_backend_logs()

@@ -188,7 +188,7 @@ class Explanation:
     logits: np.ndarray  # [C]
     probs: np.ndarray  # [C]
     weights: np.ndarray  # [T, k]  Grad-CAM channel weights: mean over h, w of the gradients
-    gradients: np.ndarray  # [T, h, w, k]
+    gradients: np.ndarray | None  # [T, h, w, k]; None from an inference server (they stay there)
     cam: np.ndarray  # [T, h, w]
     cam_class: int  # the class the CAM explains
     activations: np.ndarray | None = None  # [T, h, w, k], from the full graph only
@@ -270,6 +270,10 @@ class Bundle:
     @property
     def provider(self) -> str:
         return active_provider(self.session(BACKBONE_FILE))
+
+    def ready(self) -> bool:
+        """Local sessions are always there (a RemoteBundle's server may not be)."""
+        return True
 
     def warm_up(self) -> None:
         """First runs allocate memory and (on GPU) build kernels: pay that before the first frame."""

@@ -20,6 +20,7 @@ from streamer.capture.ring import FrameRing
 from streamer.config import InferenceConfig
 from streamer.inference.bundle import Bundle
 from streamer.inference.frames import to_model_input
+from streamer.inference.remote import InferenceUnavailable
 from streamer.types import Analysis, Frame
 
 logger = logging.getLogger(__name__)
@@ -86,13 +87,16 @@ class InferenceMeasures(Protocol):
     def backbone_ran(self, frames: list[Frame], seconds: float) -> None: ...
     def head_ran(self, seconds: float) -> None: ...
     def frames_skipped(self, camera: str, count: int) -> None: ...
+    def frames_unanalysed(self, camera: str, count: int) -> None: ...
+    def inference_state(self, up: bool) -> None: ...
 
 
 class InferenceWorker(threading.Thread):
     """One thread for every camera: backbone calls are batched across cameras.
 
     decide(Analysis) gets each decision; sampled frames it had to skip because it fell behind are
-    counted (only the newest `max_pending` per camera are kept).
+    counted (only the newest `max_pending` per camera are kept). While the bundle's inference server
+    is away, sampled frames are counted as unanalysed and each camera's window starts again.
     """
 
     def __init__(
@@ -116,17 +120,43 @@ class InferenceWorker(threading.Thread):
         self.decide, self.measure = decide, measure
         self.heartbeat = time.monotonic()
         self.anomalies = [i for i, c in enumerate(m.classes) if c != m.normal_class]
+        self.up: bool | None = None
 
     def run(self) -> None:
         while not self.stop_event.is_set():
             self.heartbeat = time.monotonic()
+            if not self._inference_ready():
+                self._drop_while_away()
+                self.stop_event.wait(0.05)
+                continue
             if not self._collect():
                 self.stop_event.wait(0.01)
                 continue
             try:
                 self.step()
+            except InferenceUnavailable:  # a head call: the window goes undecided, the next one will be
+                pass
             except Exception:  # one bad batch must not end the analysis of every camera
                 logger.exception("inference step failed; continuing")
+
+    def _inference_ready(self) -> bool:
+        up = self.bundle.ready()
+        if up != self.up:
+            self.up = up
+            self.measure.inference_state(up)
+        return up
+
+    def _drop_while_away(self) -> None:
+        """No inference: what was sampled is counted and dropped, and windows start again, so no
+        window spans the outage."""
+        for name, ring in self.rings.items():
+            cache = self.caches[name]
+            sampled = sum(cache.sampler.take(frame.ts) for frame in ring.drain()) + len(self.pending[name])
+            self.pending[name].clear()
+            cache.entries.clear()
+            cache.since_head = 0
+            if sampled:
+                self.measure.frames_unanalysed(name, sampled)
 
     def _collect(self) -> bool:
         """Move sampled frames from the rings to the per-camera queues; True if any is waiting."""
@@ -154,7 +184,12 @@ class InferenceWorker(threading.Thread):
                     chosen.append(frame)
                     inputs.append(self._encode(frame, previous))
         started = time.perf_counter()
-        activations = self.bundle.backbone(np.stack(inputs))
+        try:
+            activations = self.bundle.backbone(np.stack(inputs))
+        except InferenceUnavailable:  # said by the bundle; ready() is now False and backs off
+            for frame in chosen:
+                self.measure.frames_unanalysed(frame.camera, 1)
+            return
         self.measure.backbone_ran(chosen, time.perf_counter() - started)
         for frame, acts in zip(chosen, activations):
             cache = self.caches[frame.camera]
