@@ -86,6 +86,13 @@ def cmd_quantize(args) -> int:
 
 
 def cmd_export(args) -> int:
+    if args.triton:
+        return export_triton(args)
+    if args.out is None:
+        print(
+            "vigil export: give --out DIR (a bundle) or --triton DIR (a Triton repository)", file=sys.stderr
+        )
+        return 2
     if needs_train_extra("export"):
         return 1
     from models.export import ExportError, export_bundle
@@ -109,6 +116,33 @@ def cmd_export(args) -> int:
         return 1
     report = json.loads((out / "manifest.json").read_text())["verification"]
     print(f"{out}: bundle written; ONNX vs Keras max relative error {report['max_relative_error']:.1e}")
+    return 0
+
+
+def export_triton(args) -> int:
+    """A bundle as a Triton model repository: the 'remote' extra (tritonclient, onnx), no TensorFlow."""
+    if importlib.util.find_spec("tritonclient") is None or importlib.util.find_spec("onnx") is None:
+        print(
+            "vigil export --triton: needs the 'remote' extra (tritonclient, onnx), not in this install: "
+            ".venv/bin/pip install -e '.[remote]'",
+            file=sys.stderr,
+        )
+        return 1
+    from streamer.inference.bundle import BundleError
+    from streamer.serving.repository import write_repository
+
+    if not args.model:
+        print("vigil export --triton: give the BUNDLE directory to export", file=sys.stderr)
+        return 2
+    try:
+        report = write_repository(args.model, args.triton, tensorrt_fp16=args.tensorrt_fp16)
+    except BundleError as err:
+        print(f"vigil export: {err}", file=sys.stderr)
+        return 1
+    print(
+        f"{args.triton}: {report.backbone.name} and {report.head.name} written; configs parse as Triton's "
+        f"ModelConfig and match the graphs; answers as the bundle's within {report.max_abs_difference:.1e}"
+    )
     return 0
 
 
@@ -512,9 +546,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default=DEFAULT_CONFIG, metavar="FILE", help="the TOML config to check")
     p.set_defaults(func=cmd_check_config)
 
-    p = command("export", "export a Keras convRNN to a bundle (needs the 'train' extra)")
-    p.add_argument("model", nargs="?", metavar="MODEL.keras", help="the trained model to export")
-    p.add_argument("--out", required=True, metavar="DIR", help="bundle directory to write")
+    p = command(
+        "export",
+        "export a Keras convRNN to a bundle (needs the 'train' extra), or a bundle to a Triton model "
+        "repository (--triton; needs the 'remote' extra)",
+    )
+    p.add_argument(
+        "model",
+        nargs="?",
+        metavar="MODEL.keras|BUNDLE",
+        help="the trained model (or, with --triton, the bundle)",
+    )
+    p.add_argument("--out", metavar="DIR", help="bundle directory to write")
+    p.add_argument(
+        "--triton",
+        metavar="DIR",
+        help="write BUNDLE's backbone and head into this Triton model repository instead (onnxruntime "
+        "backend, dynamic batching for the backbone), checked against the bundle",
+    )
+    p.add_argument(
+        "--tensorrt-fp16",
+        action="store_true",
+        help="with --triton: the backbone through TensorRT in FP16 on the server's GPU (the head stays FP32)",
+    )
     p.add_argument(
         "--new",
         metavar="BACKBONE",

@@ -138,7 +138,7 @@ class RemoteBundle:
             raise ValueError(f"head: expected activations of shape {expected}, got {activations.shape}")
         if target is not None and not 0 <= target < len(self.manifest.classes):
             raise ValueError(f"target class: expected 0..{len(self.manifest.classes) - 1}, got {target}")
-        wanted = np.array([[TOP_CLASS if target is None else target]], np.int32)
+        wanted = np.array([TOP_CLASS if target is None else target], np.int32)
         out = self._infer(
             self.names.head,
             [

@@ -23,8 +23,9 @@ REMOTE_HEAD_OUTPUTS = ("logits", "probs", "weights", "cam", "cam_class")
 # The largest batch of frames one backbone run takes; a monitor's batch is at most 256 frames
 # (inference.backbone_batch), sent in pieces of this size.
 BACKBONE_MAX_BATCH = 32
-# Windows the server's dynamic batcher may merge into one head run.
-HEAD_MAX_BATCH = 8
+# The head takes one window, as its graph does ([1, T, h, w, k]: the GRU's backward pass is
+# exported for a batch of one), so it is served without batching: 1.5 ms a window on a CPU core,
+# against 10-20 ms for a backbone batch, it has little to gain from it.
 # How long the batcher holds a request for others to join it: 2 ms, against a backbone run of
 # 10-20 ms on a CPU.
 QUEUE_DELAY_US = 2000

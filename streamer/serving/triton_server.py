@@ -20,6 +20,7 @@ import numpy as np
 from streamer.inference.bundle import (
     ACTIVATIONS,
     FRAMES_INPUT,
+    HEAD_FILE,
     TARGET_INPUT,
     TOP_CLASS,
     Bundle,
@@ -27,7 +28,6 @@ from streamer.inference.bundle import (
 )
 from streamer.serving.protocol import (
     BACKBONE_MAX_BATCH,
-    HEAD_MAX_BATCH,
     QUEUE_DELAY_US,
     REMOTE_HEAD_OUTPUTS,
     model_names,
@@ -59,14 +59,14 @@ def backbone_function(bundle: Bundle):
 
 
 def head_function(bundle: Bundle):
-    """Each window of the batch through the head (its graph takes one window: the GRU's backward
-    pass is exported for a batch of one), outputs stacked back into the batch."""
+    """Each request's window through the head; the requests Triton hands over together are
+    stacked along the first axis, as the head's own [1, ...] shapes are."""
     from pytriton.decorators import batch
 
     @batch
     def infer(**inputs):
         answers = []
-        for window, target in zip(inputs[ACTIVATIONS], inputs[TARGET_INPUT][:, 0]):
+        for window, target in zip(inputs[ACTIVATIONS], inputs[TARGET_INPUT]):
             explained = bundle.head(window, target=None if target == TOP_CLASS else int(target))
             answers.append(explained)
         return {
@@ -74,7 +74,7 @@ def head_function(bundle: Bundle):
             "probs": np.stack([a.probs for a in answers]),
             "weights": np.stack([a.weights for a in answers]),
             "cam": np.stack([a.cam for a in answers]),
-            "cam_class": np.array([[a.cam_class] for a in answers], np.int32),
+            "cam_class": np.array([a.cam_class for a in answers], np.int32),
         }
 
     return infer
@@ -85,7 +85,7 @@ def bind_bundle(triton, bundle: Bundle, queue_delay_us: int) -> None:
     from pytriton.model_config import DynamicBatcher, ModelConfig, Tensor
 
     m = bundle.manifest
-    (h, w), (ah, aw, k), t, c = m.input_size, m.activation_shape, m.frames, len(m.classes)
+    (h, w), (ah, aw, k), t = m.input_size, m.activation_shape, m.frames
     names = model_names(m)
     batcher = DynamicBatcher(max_queue_delay_microseconds=queue_delay_us)
     triton.bind(
@@ -96,19 +96,23 @@ def bind_bundle(triton, bundle: Bundle, queue_delay_us: int) -> None:
         config=ModelConfig(max_batch_size=BACKBONE_MAX_BATCH, batcher=batcher),
         strict=True,
     )
-    shapes = {"logits": (c,), "probs": (c,), "weights": (t, k), "cam": (t, ah, aw), "cam_class": (1,)}
-    triton.bind(
+    _, head_outputs = m.expected_io()[HEAD_FILE]
+    triton.bind(  # the head.onnx's own shapes, a window a request, as in the production repository
         model_name=names.head,
         infer_func=head_function(bundle),
         inputs=[
-            Tensor(name=ACTIVATIONS, dtype=np.float32, shape=(t, ah, aw, k)),
+            Tensor(name=ACTIVATIONS, dtype=np.float32, shape=(1, t, ah, aw, k)),
             Tensor(name=TARGET_INPUT, dtype=np.int32, shape=(1,)),
         ],
         outputs=[
-            Tensor(name=name, dtype=np.int32 if name == "cam_class" else np.float32, shape=shapes[name])
+            Tensor(
+                name=name,
+                dtype=np.int32 if name == "cam_class" else np.float32,
+                shape=tuple(head_outputs[name]),
+            )
             for name in REMOTE_HEAD_OUTPUTS
         ],
-        config=ModelConfig(max_batch_size=HEAD_MAX_BATCH, batcher=batcher),
+        config=ModelConfig(batching=False),
         strict=True,
     )
     logger.info("serving %s as %s and %s", bundle.directory, names.backbone, names.head)
