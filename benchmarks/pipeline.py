@@ -72,7 +72,11 @@ def histogram_counts(histogram) -> dict[float, float]:
 def histogram_percentiles(histogram, since: dict[float, float]) -> dict:
     """p50/p95/p99 in ms of what the histogram saw since `since`, interpolated within buckets as
     Prometheus's histogram_quantile does (the overlay's buckets are 0.5-2 ms wide where it draws)."""
-    now = histogram_counts(histogram)
+    return bucket_percentiles(histogram_counts(histogram), since)
+
+
+def bucket_percentiles(now: dict[float, float], since: dict[float, float]) -> dict:
+    """p50/p95/p99 in ms from cumulative bucket counts (upper bound -> count), less `since`."""
     bounds = sorted(now)
     counts = [now[b] - since.get(b, 0.0) for b in bounds]
     total = counts[-1]
