@@ -1,15 +1,16 @@
 """Many monitors, one inference server, against each monitor with its own inference: 1, 2 and 4
-real `vigil run` processes (one camera each: a generated street at 640x360, 10 fps, paced in real
+real `vigil run` processes (two cameras each: a generated street at 640x360, 10 fps, paced in real
 time, headless), first each on its own ONNX Runtime (one thread), then all through one `vigil serve`
 (PyPI's Triton, its own environment), in one run on one machine.
 
-Per setting: analysed frames per second over all monitors, the p50/p95 decision latency (capture of
+A third setting keeps the head on each monitor (inference.server_head = false): only frames go to
+the server. Per setting: analysed frames per second over all monitors, the p50/p95 decision latency (capture of
 a window's newest frame to its decision, from the monitors' histograms), frames dropped, CPU of the
 monitors and of the server, and from Triton's metrics the batches its dynamic batcher formed and
 what a batch cost. From those costs, by arithmetic, how many cameras one server of this kind carries.
 
     python -m benchmarks.remote --out benchmarks/results/remote-cpu.json   # about 6 min
-    python -m benchmarks.remote --quick                                     # 1 and 2 monitors, 6 s
+    python -m benchmarks.remote --quick                                     # 2 monitors, 5 s
 """
 
 from __future__ import annotations
@@ -67,20 +68,24 @@ def latency_buckets(families: list) -> dict[float, float]:
     return buckets
 
 
-def start_monitors(count: int, scene: Path, workdir: Path, server: str) -> list[tuple[subprocess.Popen, int]]:
+def start_monitors(
+    count: int, cameras: int, scene: Path, workdir: Path, server: str, server_head: bool
+) -> list[tuple[subprocess.Popen, int]]:
     monitors = []
     for i in range(count):
-        folder = workdir / f"{'remote' if server else 'local'}-{count}-{i}"
+        folder = workdir / f"{'remote' if server else 'local'}-{server_head}-{count}-{i}"
         folder.mkdir()
         port = free_port()
-        inference = f'server = "{server}"\n' if server else ""
+        inference = f'server = "{server}"\nserver_head = {str(server_head).lower()}\n' if server else ""
+        streams = "".join(
+            f'[[cameras]]\nname = "cam{i}-{j}"\nsource = "{scene}"\nloop = true\n' for j in range(cameras)
+        )
         (folder / "config.toml").write_text(
             f'[model]\nbundle = "{DEMO}"\nproviders = ["cpu"]\nthreads = 1\n'
             f"[inference]\nstride = {STRIDE}\n{inference}"
             f'[alerts]\ndirectory = "{folder / "alerts"}"\n'
             '[overlay]\ndisplay = "headless"\n'
-            f"[metrics]\nport = {port}\n"
-            f'[[cameras]]\nname = "cam{i}"\nsource = "{scene}"\nloop = true\n'
+            f"[metrics]\nport = {port}\n" + streams
         )
         with open(folder / "log.txt", "w") as log:  # the child keeps its own copy of the file
             process = subprocess.Popen(
@@ -103,8 +108,16 @@ def start_monitors(count: int, scene: Path, workdir: Path, server: str) -> list[
     return monitors
 
 
-def measure(count: int, scene: Path, workdir: Path, seconds: float, server: TritonServer | None) -> dict:
-    monitors = start_monitors(count, scene, workdir, server.url if server else "")
+def measure(
+    count: int,
+    cameras: int,
+    scene: Path,
+    workdir: Path,
+    seconds: float,
+    server: TritonServer | None,
+    server_head: bool = True,
+) -> dict:
+    monitors = start_monitors(count, cameras, scene, workdir, server.url if server else "", server_head)
     try:
         time.sleep(WARM_UP_S)
         before = [scrape(port) for _, port in monitors]
@@ -141,10 +154,11 @@ def measure(count: int, scene: Path, workdir: Path, seconds: float, server: Trit
     }
     result = {
         "monitors": count,
-        "inference": "server" if server else "local",
+        "cameras_per_monitor": cameras,
+        "inference": ("server" if server_head else "server, head here") if server else "local",
         "seconds": round(elapsed, 1),
         "analysed_fps": round(analysed / elapsed, 2),
-        "sampled_fps_offered": count * SAMPLE_FPS,
+        "sampled_fps_offered": count * cameras * SAMPLE_FPS,
         "decision_latency_ms": bucket_percentiles(now, since),
         "frames_dropped": drops,
         "monitors_cpu_cores": round(sum(cpu1) / elapsed - sum(cpu0) / elapsed, 3),
@@ -207,6 +221,7 @@ def capacity(results: list[dict]) -> dict:
     SAMPLE_FPS backbone frames and SAMPLE_FPS / STRIDE head runs a second. And what crosses the
     network per camera, from the tensors' sizes."""
     busiest = max((r for r in results if r["inference"] == "server"), key=lambda r: r["monitors"])
+    head_here = [r for r in results if r["inference"] == "server, head here"]
     backbone, head = busiest["server"]["vigil_backbone"], busiest["server"]["vigil_head"]
     per_frame_ms = backbone["compute_ms_per_execution"] / max(backbone["mean_batch"], 1.0)
     busy_ms_per_camera_s = SAMPLE_FPS * per_frame_ms + SAMPLE_FPS / STRIDE * head["compute_ms_per_execution"]
@@ -224,7 +239,12 @@ def capacity(results: list[dict]) -> dict:
         "network_per_camera_mbit_s": {
             "to_server": round(upload * 8 / 1e6, 1),
             "from_server": round(download * 8 / 1e6, 1),
+            "to_server_head_here": round(SAMPLE_FPS * frame_bytes * 8 / 1e6, 1),
+            "from_server_head_here": round(SAMPLE_FPS * activation_bytes * 8 / 1e6, 1),
         },
+        "server_busy_ms_per_camera_second_head_here": round(SAMPLE_FPS * per_frame_ms, 1)
+        if head_here
+        else None,
         "models": {"backbone": model_names(m).backbone, "head": model_names(m).head},
     }
 
@@ -235,19 +255,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seconds", type=float, default=30.0, help="each measured phase")
     parser.add_argument("--monitors", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--quick", action="store_true", help="1 and 2 monitors, 6 s phases (the test suite)")
+    parser.add_argument("--cameras", type=int, default=2, help="cameras per monitor")
+    parser.add_argument("--quick", action="store_true", help="2 monitors, 5 s phases (the test suite)")
     parser.add_argument("--out", help="also write the JSON here")
     args = parser.parse_args(argv)
-    seconds, counts = (6.0, [1, 2]) if args.quick else (args.seconds, args.monitors)
+    seconds, counts = (5.0, [2]) if args.quick else (args.seconds, args.monitors)
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         scene = workdir / "street.mp4"
         synth.make_demo(
             scene, seed=2, width=640, height=360, fps=FPS, timeline=(("normal", 4.0), ("fight", 4.0))
         )
-        results = [measure(n, scene, workdir, seconds, None) for n in counts]
+        results = [measure(n, args.cameras, scene, workdir, seconds, None) for n in counts]
         with TritonServer(DEMO, workdir / "serve.log") as server:
-            results += [measure(n, scene, workdir, seconds, server) for n in counts]
+            results += [measure(n, args.cameras, scene, workdir, seconds, server) for n in counts]
+            results += [measure(n, args.cameras, scene, workdir, seconds, server, False) for n in counts]
     emit({"machine": machine_info(), "remote": results, "capacity": capacity(results)}, args.out)
 
 

@@ -55,6 +55,10 @@ class InferenceConfig:
     server: str = ""
     # Per request; at most 4 s, so a server that hangs never stalls the worker past its watchdog.
     server_timeout_s: float = field(default=2.0, metadata=_range(0.05, 4.0))
+    # The head (GRU, classifier, gradients, map) on the server too, or here: here it costs 1.5 ms of
+    # one core a window, and keeps each window's activations (8 x 98 kB for the demo model) off
+    # the network (benchmarks/remote.py).
+    server_head: bool = True
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from streamer.types import Analysis, Frame
 
 # Inference is milliseconds, not web seconds.
 INFERENCE_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
-LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+# A decision takes 10-50 ms after its newest frame on this machine (benchmarks/remote.py): buckets
+# fine enough there to tell local inference from a server's, wide enough for a loaded one.
+LATENCY_BUCKETS = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
 # Drawing one 720p frame takes 2-6 ms here: fine buckets, so percentiles read back are close.
 DRAW_BUCKETS = (
     0.0005,

@@ -132,8 +132,12 @@ def camera_status(captures: list[CaptureThread]) -> Callable[[str], str]:
 def open_engine(config: Config) -> Bundle | RemoteBundle:
     """The bundle on this machine's ONNX Runtime, or on the inference server the config names."""
     if config.inference.server:
+        settings = config.inference
         return open_remote(
-            config.resolve(config.model.bundle), config.inference.server, config.inference.server_timeout_s
+            config.resolve(config.model.bundle),
+            settings.server,
+            settings.server_timeout_s,
+            settings.server_head,
         )
     return open_bundle(
         config.resolve(config.model.bundle),

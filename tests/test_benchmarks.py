@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from testbed.triton import triton_available
 from tests.conftest import REPO
 
 
@@ -289,3 +290,23 @@ def test_console_benchmark_measures_viewers_against_none():
     # Each camera's stream is bounded by console.live_fps (5): the fast viewer gets at most that.
     assert 0 < watched["pictures_per_s_fast_viewer"] <= 2 * 5 * 1.2
     assert 0 < watched["pictures_per_s_slow_viewer"] <= watched["pictures_per_s_fast_viewer"]
+
+
+@pytest.mark.triton
+@pytest.mark.skipif(not triton_available(), reason="no Triton environment (make venv-triton)")
+def test_remote_benchmark_compares_a_server_with_local_inference_from_both_sides_metrics():
+    report = run("remote.py", "--quick")
+    local, served, head_here = report["remote"]
+    assert [r["inference"] for r in report["remote"]] == ["local", "server", "server, head here"]
+    assert head_here["server"]["vigil_head"]["requests"] == 0 < served["server"]["vigil_head"]["requests"]
+    for row in (local, served, head_here):
+        assert (
+            row["analysed_fps"] > 0.5 * row["sampled_fps_offered"] and row["decision_latency_ms"]["p95"] > 0
+        )
+    backbone = served["server"]["vigil_backbone"]
+    assert (
+        backbone["executions"] > 0
+        and backbone["mean_batch"] >= 1
+        and backbone["compute_ms_per_execution"] > 0
+    )
+    assert report["capacity"]["cameras_per_server_compute_unit"] > 0

@@ -71,13 +71,13 @@ def read_frames(path: Path, count: int) -> list[np.ndarray]:
     return frames
 
 
-def monitor_config(tmp_path: Path, video: Path, url: str, name: str = "street"):
+def monitor_config(tmp_path: Path, video: Path, url: str, name: str = "street", server_head: bool = True):
     tmp_path.mkdir(parents=True, exist_ok=True)
     data = config_dict(
         DEMO,
         [{"name": name, "source": str(video), "loop": True}],
         tmp_path,
-        inference={"stride": 2, "server": url, "server_timeout_s": 2.0},
+        inference={"stride": 2, "server": url, "server_timeout_s": 2.0, "server_head": server_head},
         alerts={"threshold": 0.99},
     )
     return parse_config(data)
@@ -150,6 +150,37 @@ def test_two_monitors_share_one_server_and_decide_as_local_inference_would(serve
                 ["promtool", "check", "metrics"], input=text, capture_output=True, text=True
             )
             assert "error" not in (lint.stdout + lint.stderr).lower(), lint.stderr
+
+
+@needs_triton
+def test_with_the_head_here_only_frames_go_to_the_server_and_decisions_are_the_same(
+    server, local, street, tmp_path
+):
+    monitor = build_monitor(
+        monitor_config(tmp_path, street, server.url, server_head=False), threading.Event()
+    )
+    assert monitor.bundle.provider == f"server {server.url} (head here)"
+    decided = []
+    monitor.observe(decided.append)
+    before = server.metrics()
+    monitor.start()
+    try:
+        wait_until(lambda: len(decided) >= 4, 60)
+    finally:
+        monitor.shutdown()
+    for analysis in decided[:4]:
+        check_as_local(local, analysis)
+    wait_until(
+        lambda: (
+            model_counter(server.metrics(), "nv_inference_count", "vigil_backbone")
+            > model_counter(before, "nv_inference_count", "vigil_backbone")
+        ),
+        10,
+    )
+    time.sleep(2.5)  # one more of Triton's metric updates: no head request may hide in it
+    assert model_counter(server.metrics(), "nv_inference_count", "vigil_head") == model_counter(
+        before, "nv_inference_count", "vigil_head"
+    )
 
 
 @needs_triton

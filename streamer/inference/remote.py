@@ -14,8 +14,10 @@ import numpy as np
 from streamer.inference.bundle import (
     ACTIVATIONS,
     FRAMES_INPUT,
+    HEAD_FILE,
     TARGET_INPUT,
     TOP_CLASS,
+    Bundle,
     BundleError,
     Explanation,
     Manifest,
@@ -37,10 +39,18 @@ class InferenceUnavailable(Exception):
 class RemoteBundle:
     """A bundle's manifest, checked on this machine, and its graphs on a Triton server."""
 
-    def __init__(self, directory: Path, manifest: Manifest, url: str, timeout_s: float):
+    def __init__(
+        self,
+        directory: Path,
+        manifest: Manifest,
+        url: str,
+        timeout_s: float,
+        local_head: Bundle | None = None,
+    ):
         import tritonclient.grpc as triton  # the 'remote' extra: only a monitor that names a server needs it
 
         self.directory, self.manifest, self.url, self.timeout_s = directory, manifest, url, timeout_s
+        self.local_head = local_head  # the head on this machine's ONNX Runtime, the backbone there
         self.names = model_names(manifest)
         self._triton = triton
         self._client = triton.InferenceServerClient(server_address(url))
@@ -51,7 +61,7 @@ class RemoteBundle:
 
     @property
     def provider(self) -> str:
-        return f"server {self.url}"
+        return f"server {self.url}" + (" (head here)" if self.local_head else "")
 
     # ------------------------------------------------------------ availability
     def ready(self) -> bool:
@@ -64,8 +74,7 @@ class RemoteBundle:
             return False
         try:
             served = all(
-                self._client.is_model_ready(name, client_timeout=self.timeout_s)
-                for name in (self.names.backbone, self.names.head)
+                self._client.is_model_ready(name, client_timeout=self.timeout_s) for name in self._models()
             )
             problem = "" if served else self._not_served()
         except Exception as err:  # grpc's and tritonclient's own errors: the server is not there
@@ -77,9 +86,12 @@ class RemoteBundle:
         self._failed(problem, now)
         return False
 
+    def _models(self) -> tuple[str, ...]:
+        return (self.names.backbone,) if self.local_head else (self.names.backbone, self.names.head)
+
     def _not_served(self) -> str:
         return (
-            f"up, but this bundle's models ({self.names.backbone}, {self.names.head}) are not ready: "
+            f"up, but this bundle's models ({', '.join(self._models())}) are not ready: "
             f"still loading, or it serves another bundle (run `vigil serve {self.directory}` there)"
         )
 
@@ -133,6 +145,8 @@ class RemoteBundle:
     def head(self, activations: np.ndarray, target: int | None = None) -> Explanation:
         """One window's activations [T, h, w, k] -> decision and per-frame map (no gradients: they
         stay on the server)."""
+        if self.local_head is not None:
+            return self.local_head.head(activations, target)
         expected = (self.manifest.frames, *self.manifest.activation_shape)
         if activations.shape != expected:
             raise ValueError(f"head: expected activations of shape {expected}, got {activations.shape}")
@@ -158,14 +172,19 @@ def _reason(err: Exception) -> str:
     return (str(text or err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
-def open_remote(directory: str | Path, url: str, timeout_s: float) -> RemoteBundle:
-    """The bundle's manifest and checksums, checked here as for a local bundle, served by `url`.
-    A server that is not up yet is not an error: the monitor starts, and analyses once it is."""
+def open_remote(directory: str | Path, url: str, timeout_s: float, server_head: bool = True) -> RemoteBundle:
+    """The bundle's manifest and checksums, checked here as for a local bundle, served by `url`
+    (the head too, or here). A server that is not up yet is not an error: the monitor starts, and
+    analyses once it is."""
     directory = Path(directory)
     if not directory.is_dir():
         raise BundleError(f"{directory}: not a directory")
     manifest = read_manifest(directory)
     verify_checksums(directory, manifest)
-    remote = RemoteBundle(directory, manifest, url, timeout_s)
+    local_head = None
+    if not server_head:
+        local_head = Bundle(directory, manifest, ("cpu",), threads=1)
+        local_head.session(HEAD_FILE)  # a broken head.onnx fails here, not at the first window
+    remote = RemoteBundle(directory, manifest, url, timeout_s, local_head)
     remote.ready()
     return remote
