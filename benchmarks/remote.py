@@ -4,10 +4,10 @@ time, headless), first each on its own ONNX Runtime (one thread), then all throu
 (PyPI's Triton, its own environment), in one run on one machine.
 
 A third setting keeps the head on each monitor (inference.server_head = false): only frames go to
-the server. Per setting: analysed frames per second over all monitors, the p50/p95 decision latency (capture of
-a window's newest frame to its decision, from the monitors' histograms), frames dropped, CPU of the
-monitors and of the server, and from Triton's metrics the batches its dynamic batcher formed and
-what a batch cost. From those costs, by arithmetic, how many cameras one server of this kind carries.
+the server. Per setting: analysed frames per second over all monitors, the p50/p95 decision
+latency (capture of a window's newest frame to its decision, from the monitors' histograms),
+frames dropped, CPU of the monitors and of the server, and from Triton's metrics the batches its
+dynamic batcher formed and what a batch cost. From those costs, by arithmetic, how many cameras one server of this kind carries.
 
     python -m benchmarks.remote --out benchmarks/results/remote-cpu.json   # about 6 min
     python -m benchmarks.remote --quick                                     # 2 monitors, 5 s
