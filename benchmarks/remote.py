@@ -7,9 +7,10 @@ A third setting keeps the head on each monitor (inference.server_head = false): 
 the server. Per setting: analysed frames per second over all monitors, the p50/p95 decision
 latency (capture of a window's newest frame to its decision, from the monitors' histograms),
 frames dropped, CPU of the monitors and of the server, and from Triton's metrics the batches its
-dynamic batcher formed and what a batch cost. From those costs, by arithmetic, how many cameras one server of this kind carries.
+dynamic batcher formed and what a batch cost. From those costs, by arithmetic, how many cameras
+one server of this kind carries.
 
-    python -m benchmarks.remote --out benchmarks/results/remote-cpu.json   # about 6 min
+    python -m benchmarks.remote --out benchmarks/results/remote-cpu.json   # about 9 min
     python -m benchmarks.remote --quick                                     # 2 monitors, 5 s
 """
 
