@@ -51,3 +51,18 @@ def test_every_metric_a_rule_reads_is_one_the_monitor_exports(tmp_path):
     }
     used = set(re.findall(r"\b(vigil_\w+)", RULES.read_text()))
     assert used and used <= names, sorted(used - names)
+
+
+@pytest.mark.parametrize("name", ["prometheus-site.yml", "prometheus-central.yml"])
+def test_the_deployment_prometheus_configs_are_valid(name, tmp_path):
+    checked = promtool("check", "config", name)
+    assert checked.returncode == 0 and "is valid prometheus config file syntax" in checked.stdout, (
+        checked.stdout + checked.stderr
+    )
+    # The check can fail: the same file with a scrape job missing its name is refused.
+    (tmp_path / name).write_text((RULES.parent / name).read_text().replace("job_name:", "job_nme:"))
+    shutil.copy(RULES, tmp_path)
+    broken = subprocess.run(
+        ["promtool", "check", "config", name], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert broken.returncode != 0
