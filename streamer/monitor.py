@@ -206,6 +206,7 @@ def build_monitor(
         writer_path=output_video,
         canvas_size=canvas_size,
         camera_status=camera_status(captures),
+        inference_up=lambda: bundle.up,
     )
     # Decoded once: the analysis takes frames as captured (its snapshots are full size), the
     # display at its tile's size with a compressed full-size copy for clips (capture/outlets.py).

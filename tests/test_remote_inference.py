@@ -5,6 +5,7 @@ fatal."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -85,6 +86,18 @@ def monitor_config(tmp_path: Path, video: Path, url: str, name: str = "street", 
 
 def sample(monitor, name: str, labels: dict | None = None) -> float:
     return monitor.metrics.registry.get_sample_value(name, labels or {}) or 0.0
+
+
+def panel_text(picture: np.ndarray, folder: Path) -> str:
+    """What Tesseract reads on the picture's panel: dark ink on light, twice the size (the panel's
+    orange notice on black is otherwise lost to it)."""
+    ink = cv2.resize(255 - picture.max(axis=2), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    path = folder / "panel.png"
+    cv2.imwrite(str(path), ink)
+    done = subprocess.run(
+        ["tesseract", str(path), "-", "--psm", "11"], capture_output=True, text=True, timeout=60
+    )
+    return done.stdout
 
 
 def check_as_local(local, analysis) -> None:
@@ -190,6 +203,7 @@ def test_a_server_killed_mid_run_is_waited_for_and_analysis_resumes_when_it_retu
     server = TritonServer(DEMO, tmp_path / "serve.log", threads=1)
     server.start()
     caplog.set_level("INFO")
+    reads_text = shutil.which("tesseract") is not None  # Debian's tesseract-ocr; .ci/run installs it
     monitor = build_monitor(monitor_config(tmp_path, street, server.url), threading.Event())
     decided = []
     monitor.observe(decided.append)
@@ -207,9 +221,14 @@ def test_a_server_killed_mid_run_is_waited_for_and_analysis_resumes_when_it_retu
         time.sleep(1.0)
         assert monitor.worker.is_alive() and monitor.healthy()
         assert len(decided) == during  # no decision without a server
+        if reads_text:  # the guard is told why the numbers stopped
+            says = lambda: "inference server away" in panel_text(monitor.compositor.latest()[1], tmp_path)
+            wait_until(says, 15, interval=0.5)
         server.start()
         wait_until(lambda: len(decided) >= during + 3, 60)  # backoff is at most 10 s
         assert sample(monitor, "vigil_inference_up") == 1
+        if reads_text:
+            wait_until(lambda: not says(), 15, interval=0.5)
     finally:
         monitor.shutdown()
         server.stop()

@@ -110,6 +110,7 @@ class Compositor(threading.Thread):
         writer_path: Path | None = None,
         canvas_size: tuple[int, int] | None = None,
         camera_status: Callable[[str], str] = lambda name: "connecting",
+        inference_up: Callable[[], bool] = lambda: True,
     ):
         super().__init__(name="compositor", daemon=True)
         self.rings, self.classes, self.config, self.stop_event = rings, classes, config, stop
@@ -144,6 +145,7 @@ class Compositor(threading.Thread):
         self.measure = measure
         self.clip_writer = ClipWriter(config, display_fps, clip_finished)
         self.camera_status = camera_status
+        self.inference_up = inference_up  # False while the bundle's inference server is away
         # Set while a browser watches: tiles are then drawn during a guard's pause too, for the web.
         self.live_wanted = threading.Event()
 
@@ -287,6 +289,7 @@ class Compositor(threading.Thread):
             view.fps(),
             analysis.latency if analysis else None,
             silent if silent > self.overdue_s else None,
+            None if self.inference_up() else "inference server away",
         )
 
     def _display_tile(self, frame: Frame, panel: drawing.Panel, heat: np.ndarray | None) -> np.ndarray:

@@ -122,6 +122,7 @@ class Panel:
     fps: float | None = None
     latency: float | None = None
     silent_s: float | None = None  # seconds since the last decision, when overdue: numbers that old
+    silent_why: str | None = None  # why, when the monitor knows (its inference server is away)
 
 
 def panel_scale(height: int) -> float:
@@ -152,7 +153,8 @@ def draw_panel(image: np.ndarray, panel: Panel) -> None:
     ]
     notes = [f"* heat: {panel.map_name}"] if panel.explained else []
     if panel.silent_s is not None:  # analysis stalled or its stream is down: say how old the numbers are
-        notes.append(f"no decision for {panel.silent_s:.0f} s")
+        why = f": {panel.silent_why}" if panel.silent_why else ""
+        notes.append(f"no decision for {panel.silent_s:.0f} s{why}")
     width = lambda text: cv2.getTextSize(text, FONT, scale, thickness)[0][0]  # noqa: E731
     panel_w = (
         max(max(width(t) for t in [header, *notes]), bar_w + pad + max(width(t) for t in labels)) + 2 * pad

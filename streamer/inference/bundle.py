@@ -238,6 +238,8 @@ def check_session_io(session, path: Path, expected: tuple[dict, dict]) -> None:
 class Bundle:
     """A verified bundle with ONNX Runtime sessions: full graph (lazy) and backbone + head."""
 
+    up = True  # local sessions never go away (a RemoteBundle's server may)
+
     def __init__(
         self,
         directory: Path,
