@@ -24,7 +24,7 @@ from streamer.capture.streams import capture_threads
 from streamer.config import Config, ConfigError
 from streamer.console.server import start_console
 from streamer.display import window as screen
-from streamer.display.compositor import Compositor
+from streamer.display.compositor import UPSTREAM_GRACE_S, Compositor
 from streamer.inference.bundle import Bundle, open_bundle
 from streamer.inference.remote import RemoteBundle, open_remote
 from streamer.inference.worker import InferenceWorker
@@ -110,9 +110,14 @@ class Monitor:
         every open event has ended; last the sinks, given a moment to deliver what is queued."""
         self.stop.set()
         deadline = time.monotonic() + 1.5
-        for thread in (*self.captures, self.worker, self.compositor):
+        for thread in self.captures:
             if thread.is_alive():
                 thread.join(timeout=max(0.05, min(JOIN_TIMEOUT_S, deadline - time.monotonic())))
+        # The step in flight ends first: an alert it raises needs the compositor for its clip.
+        if self.worker.is_alive():
+            self.worker.join(timeout=UPSTREAM_GRACE_S)
+        if self.compositor.is_alive():
+            self.compositor.join(timeout=JOIN_TIMEOUT_S)
         alive = [t.name for t in (*self.captures, self.worker, self.compositor) if t.is_alive()]
         if alive:
             logger.warning("threads still running at shutdown (daemon, left behind): %s", ", ".join(alive))
@@ -207,6 +212,7 @@ def build_monitor(
         canvas_size=canvas_size,
         camera_status=camera_status(captures),
         inference_up=lambda: bundle.up,
+        upstream_done=lambda: not worker.is_alive(),  # `worker` is made below, before anything starts
     )
     # Decoded once: the analysis takes frames as captured (its snapshots are full size), the
     # display at its tile's size with a compressed full-size copy for clips (capture/outlets.py).

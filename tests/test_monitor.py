@@ -482,3 +482,41 @@ def test_a_camera_without_a_picture_says_why_in_its_tile(tiny_bundle, clip, tmp_
     }
     assert status("street") == "stopped" and status("yard") == "failed: not a readable video"
     assert monitor.compositor.latest()[1].shape == (540, 960, 3)
+
+
+class HeadHeldUntilStop:
+    """The bundle, with its next head call held until the monitor is told to stop: a decision
+    in flight as the guard quits."""
+
+    def __init__(self, bundle, stop: threading.Event):
+        self.bundle, self.stop = bundle, stop
+        self.entered = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.bundle, name)
+
+    def head(self, activations, target=None):
+        if not self.entered.is_set():
+            self.entered.set()
+            self.stop.wait(10)
+        return self.bundle.head(activations, target)
+
+
+def test_an_alert_decided_as_the_monitor_stops_still_gets_its_clip(tiny_bundle, clip, tmp_path):
+    cameras = [{"name": "street", "source": str(clip), "loop": True}]
+    monitor = build_monitor(parse_config(config_dict(tiny_bundle, cameras, tmp_path)), threading.Event())
+    decided = []
+    monitor.observe(decided.append)
+    monitor.start()
+    try:
+        wait_until(lambda: len(decided) >= 3, 30)
+        held = HeadHeldUntilStop(monitor.worker.bundle, monitor.stop)
+        monitor.worker.bundle = held
+        wait_until(held.entered.is_set, 10)
+        time.sleep(1.2)  # past the alert cooldown (1 s): the held decision raises an alert
+    finally:
+        monitor.shutdown()
+    alerts, clips = read_log(tmp_path / "alerts")
+    late = [a for a in alerts if a["time_utc"] == max(x["time_utc"] for x in alerts)]
+    assert late and set(clips) == {a["id"] for a in alerts}, "an alert without its clip"
+    assert all((tmp_path / "alerts" / clips[a["id"]]["clip"]).is_file() for a in alerts)

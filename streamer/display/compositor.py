@@ -81,6 +81,9 @@ class CameraView:
 # cameras than the cores can draw), skipping keeps the guard's view live and the queue of frames
 # waiting to be drawn bounded, instead of drifting ever later and growing by gigabytes.
 MAX_DISPLAY_LAG_S = 0.5
+# How long a stopping compositor waits for the inference thread's last decision (a step in flight:
+# milliseconds here, up to a request's timeout on an inference server).
+UPSTREAM_GRACE_S = 5.0
 
 
 class DisplayMeasures(Protocol):
@@ -111,6 +114,7 @@ class Compositor(threading.Thread):
         canvas_size: tuple[int, int] | None = None,
         camera_status: Callable[[str], str] = lambda name: "connecting",
         inference_up: Callable[[], bool] = lambda: True,
+        upstream_done: Callable[[], bool] = lambda: True,
     ):
         super().__init__(name="compositor", daemon=True)
         self.rings, self.classes, self.config, self.stop_event = rings, classes, config, stop
@@ -146,6 +150,9 @@ class Compositor(threading.Thread):
         self.clip_writer = ClipWriter(config, display_fps, clip_finished)
         self.camera_status = camera_status
         self.inference_up = inference_up  # False while the bundle's inference server is away
+        # True once no decision can come any more (the inference thread ended): a decision made as
+        # the monitor stops may still raise an alert, whose clip this thread must record.
+        self.upstream_done = upstream_done
         # Set while a browser watches: tiles are then drawn during a guard's pause too, for the web.
         self.live_wanted = threading.Event()
 
@@ -206,6 +213,9 @@ class Compositor(threading.Thread):
             while not self.stop_event.is_set():
                 if not self._tick(time.monotonic()):
                     self.stop_event.wait(0.005)
+            deadline = time.monotonic() + UPSTREAM_GRACE_S
+            while not self.upstream_done() and time.monotonic() < deadline:
+                time.sleep(0.01)
         finally:
             self.close()
 
