@@ -6,6 +6,7 @@ fatal."""
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -307,3 +308,22 @@ def test_serve_without_the_triton_environment_says_how_to_make_it(tmp_path):
     )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].endswith("run `make venv-triton`")
+
+
+@needs_triton
+def test_serve_on_a_taken_port_is_one_line_naming_the_option():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "vigil", "serve", str(DEMO), f"--grpc-port={port}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"vigil serve: --grpc-port: cannot listen on 127.0.0.1:{port} (Address already in use; "
+        "another server running?): pick another port"
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sysconfig
 from dataclasses import dataclass
 
@@ -123,6 +124,7 @@ def serve(bundle_dir: str, options: ServeOptions) -> int:
     from pytriton.triton import Triton, TritonConfig
 
     prefer_own_libpython()
+    check_ports_free(options)
     bundle = open_bundle(bundle_dir, options.providers, options.threads)
     config = TritonConfig(
         http_address=options.host,
@@ -147,6 +149,25 @@ def serve(bundle_dir: str, options: ServeOptions) -> int:
         )
         triton.serve()  # returns on SIGINT (and so SIGTERM) or when the server process dies
     return 0
+
+
+def check_ports_free(options: ServeOptions) -> None:
+    """A taken port is one line naming the option: Triton itself would wait minutes for a server
+    that never comes up."""
+    for flag, port in (
+        ("--grpc-port", options.grpc_port),
+        ("--http-port", options.http_port),
+        ("--metrics-port", options.metrics_port),
+    ):
+        with socket.socket(socket.AF_INET6 if ":" in options.host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no user
+            try:
+                probe.bind((options.host, port))
+            except OSError as err:
+                raise ValueError(
+                    f"{flag}: cannot listen on {options.host}:{port} ({err.strerror or err}; another "
+                    "server running?): pick another port"
+                ) from None
 
 
 def prefer_own_libpython() -> None:
