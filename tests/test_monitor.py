@@ -448,7 +448,10 @@ def test_kill_9_leaves_every_named_file_and_only_the_newest_clips_unfinished(
     assert all(a["id"] == newest[a["class"]] for a in unfinished), "an older alert's clip was never finished"
     # What is left recording is at most one clip per class (its drawn and raw copies), each of an
     # unfinished newest alert or of one decided so late that its line was not written yet.
-    recording = {path.name.removesuffix(".recording.mp4").removesuffix(".raw") for path in (tmp_path / "alerts").glob("*.recording.mp4")}
+    recording = {
+        path.name.removesuffix(".recording.mp4").removesuffix(".raw")
+        for path in (tmp_path / "alerts").glob("*.recording.mp4")
+    }
     logged = {a["id"] for a in alerts}
     assert not recording & set(clips), "a finished clip still has its recording"
     assert recording & logged <= {a["id"] for a in unfinished}

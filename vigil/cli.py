@@ -174,16 +174,6 @@ def triton_python() -> Path | None:
 
 
 def cmd_serve(args) -> int:
-    options = [
-        "serve",
-        args.bundle,
-        f"--host={args.host}",
-        f"--grpc-port={args.grpc_port}",
-        f"--http-port={args.http_port}",
-        f"--metrics-port={args.metrics_port}",
-        f"--providers={args.providers}",
-        f"--threads={args.threads}",
-    ]
     if importlib.util.find_spec("pytriton") is None:  # PyTriton pins numpy<2: it lives in its own venv
         python = triton_python()
         if python is None:
@@ -193,7 +183,7 @@ def cmd_serve(args) -> int:
                 file=sys.stderr,
             )
             return 1
-        os.execv(python, [str(python), "-m", "vigil", *options])
+        os.execv(python, [str(python), "-m", "vigil", *args.argv])  # the same command line there
     from streamer.inference.bundle import BundleError
     from streamer.inference.providers import parse_providers
     from streamer.serving.triton_server import ServeOptions, serve
@@ -870,6 +860,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)  # what `vigil serve` passes on to Triton's venv
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -39,6 +39,13 @@ ACTIVATIONS = "activations"
 TARGET_INPUT = "target_class"
 # Head outputs, in this order; model.onnx adds ACTIVATIONS.
 EXPLANATION_OUTPUTS = ("logits", "probs", "weights", "gradients", "cam", "cam_class")
+
+
+def output_dtype(name: str) -> type:
+    """The element type of one of the head's outputs: the class index is an integer, all else float."""
+    return np.int32 if name == "cam_class" else np.float32
+
+
 # target_class = -1 (the default baked into the graph) explains the top-scoring class.
 TOP_CLASS = -1
 # The head's kernels (a GRU over T steps and its backward pass) are too small to share between

@@ -32,6 +32,7 @@ from streamer.inference.bundle import (
     BundleError,
     Manifest,
     open_bundle,
+    output_dtype,
 )
 from streamer.serving.protocol import BACKBONE_MAX_BATCH, QUEUE_DELAY_US, model_names
 
@@ -84,7 +85,7 @@ def head_config(manifest: Manifest, name: str) -> str:
     _tensor(config.input, ACTIVATIONS, np.float32, inputs[ACTIVATIONS])
     _tensor(config.input, TARGET_INPUT, np.int32, inputs[TARGET_INPUT])
     for output in EXPLANATION_OUTPUTS:
-        _tensor(config.output, output, np.int32 if output == "cam_class" else np.float32, outputs[output])
+        _tensor(config.output, output, output_dtype(output), outputs[output])
     return text_format.MessageToString(config)
 
 

@@ -26,6 +26,7 @@ from streamer.inference.bundle import (
     TOP_CLASS,
     Bundle,
     open_bundle,
+    output_dtype,
 )
 from streamer.serving.protocol import (
     BACKBONE_MAX_BATCH,
@@ -66,16 +67,13 @@ def head_function(bundle: Bundle):
 
     @batch
     def infer(**inputs):
-        answers = []
-        for window, target in zip(inputs[ACTIVATIONS], inputs[TARGET_INPUT]):
-            explained = bundle.head(window, target=None if target == TOP_CLASS else int(target))
-            answers.append(explained)
+        answers = [
+            bundle.head(window, target=None if target == TOP_CLASS else int(target))
+            for window, target in zip(inputs[ACTIVATIONS], inputs[TARGET_INPUT])
+        ]
         return {
-            "logits": np.stack([a.logits for a in answers]),
-            "probs": np.stack([a.probs for a in answers]),
-            "weights": np.stack([a.weights for a in answers]),
-            "cam": np.stack([a.cam for a in answers]),
-            "cam_class": np.array([a.cam_class for a in answers], np.int32),
+            name: np.stack([np.asarray(getattr(a, name), output_dtype(name)) for a in answers])
+            for name in REMOTE_HEAD_OUTPUTS
         }
 
     return infer
@@ -108,7 +106,7 @@ def bind_bundle(triton, bundle: Bundle, queue_delay_us: int) -> None:
         outputs=[
             Tensor(
                 name=name,
-                dtype=np.int32 if name == "cam_class" else np.float32,
+                dtype=output_dtype(name),
                 shape=tuple(head_outputs[name]),
             )
             for name in REMOTE_HEAD_OUTPUTS
