@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from models.training.data import Augmentation, box_mask
+from models.training.data import BAND, STAMP, Augmentation, Overlay, box_mask
 
 pytest.importorskip("tensorflow")
 
@@ -45,6 +45,54 @@ def test_an_augmented_box_still_frames_what_it_framed(flip):
     picture = augmentation.frame(frame)
     assert picture.shape[:2] == augmentation.size
     assert augmentation.box(box) == bright_box(picture)
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_a_box_still_frames_its_actor_in_a_wider_view(flip):
+    frame = np.zeros((90, 160, 3), np.uint8)
+    box = (30, 20, 69, 59)
+    frame[box[1] : box[3] + 1, box[0] : box[2] + 1] = 255
+    augmentation = Augmentation(
+        crop=(12, 8, 130, 75), flip=flip, gain=1.0, offset=0.0, zoom=0.6, place=(40, 21)
+    )
+    picture = augmentation.frame(frame)
+    assert picture.shape[:2] == augmentation.size
+    moved = augmentation.box(box)
+    assert moved[0] >= 40 and moved[1] >= 21  # on the shrunk picture, not where it was
+    found = bright_box(picture)
+    assert all(abs(a - b) <= 1 for a, b in zip(moved, found)), (moved, found)  # resampled edges
+
+
+@pytest.mark.parametrize("kind", [STAMP, BAND])
+def test_an_overlay_is_burned_in_alike_on_every_frame_of_a_window(kind):
+    rng = np.random.default_rng(3)
+    overlay = Overlay(kind, "2019-07-03 21:14:05", 3, 0.15, (255, 255, 255))
+    augmentation = Augmentation(crop=(0, 0, 160, 90), flip=False, gain=1.0, offset=0.0, overlay=overlay)
+    frames = [rng.integers(0, 60, (90, 160, 3), dtype=np.uint8) for _ in range(2)]  # dark, unlike
+    pictures = [augmentation.frame(f) for f in frames]
+    drawn = [p.max(axis=2) > 200 for p in pictures]  # what only the overlay can be
+    assert drawn[0].sum() > 50
+    # The same place in both (text edges are blended with what lies under them: a few pixels differ).
+    assert (drawn[0] ^ drawn[1]).sum() < 0.05 * drawn[0].sum()
+    rows = np.nonzero(drawn[0].any(axis=1))[0]
+    assert rows.min() > 90 * 0.6  # a bottom corner or band, not over the scene's middle
+    if kind == BAND:
+        assert drawn[0][-1].all()  # the band spans the whole width
+
+
+def test_scene_augmentation_widens_some_windows_and_stamps_some_leaving_the_basic_draw_alone():
+    size = (240, 320)
+    draws = [Augmentation.draw(size, np.random.default_rng([7, i]), scenes=True) for i in range(400)]
+    basic = [Augmentation.draw(size, np.random.default_rng([7, i])) for i in range(400)]
+    wider = sum(d.zoom < 1 for d in draws) / len(draws)
+    stamped = sum(d.overlay is not None for d in draws) / len(draws)
+    assert 0.3 < wider < 0.5 and 0.3 < stamped < 0.5
+    assert {d.overlay.kind for d in draws if d.overlay} == {STAMP, BAND}
+    # The same seed draws the same crop, flip and brightness: a recipe without scenes is unchanged.
+    assert all(
+        (d.crop, d.flip, d.gain, d.offset) == (b.crop, b.flip, b.gain, b.offset) for d, b in zip(draws, basic)
+    )
+    assert all(b.zoom == 1.0 and b.overlay is None for b in basic)
 
 
 def test_a_box_marks_every_grid_cell_it_touches_and_no_other():

@@ -295,6 +295,7 @@ def cmd_train(args) -> int:
         motion=args.motion,
         input_coding=args.input,
         augment=not args.no_augment,
+        augment_scenes=args.augment_scenes,
         frame_loss=args.frame_loss,
         box_loss=args.box_loss,
         readout=args.readout,
@@ -681,6 +682,11 @@ def build_parser() -> argparse.ArgumentParser:
         "scores them all): shorter gives short clips more windows",
     )
     p.add_argument("--no-augment", action="store_true", help="no flip/crop/brightness augmentation")
+    p.add_argument(
+        "--augment-scenes",
+        action="store_true",
+        help="also make some windows a wider view (people smaller) and burn in timestamps or caption bands",
+    )
     p.add_argument(
         "--frame-loss",
         type=float,

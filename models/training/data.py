@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Iterator
@@ -29,36 +30,111 @@ class WindowSpec:
         return ModelInput(self.size, self.input_coding, self.sample_fps)
 
 
+STAMP, BAND = "stamp", "band"
+OVERLAY_COLOURS = ((255, 255, 255), (0, 0, 0), (0, 215, 255), (40, 40, 200), (200, 90, 20))
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Graphics burned into the picture, as cameras and broadcasters do: a timestamp in a corner, or
+    a caption band across the bottom (the news clips the real-footage model missed). Drawn alike on
+    every frame of a window, on both classes, so they say nothing of the class."""
+
+    kind: str  # STAMP or BAND
+    text: str
+    corner: int  # a stamp's corner: 0 top left, 1 top right, 2 bottom left, 3 bottom right
+    height: float  # of the text (a band: of the band), as a share of the picture's height
+    colour: tuple[int, int, int]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> Overlay:
+        colour = OVERLAY_COLOURS[int(rng.integers(len(OVERLAY_COLOURS)))]
+        if rng.random() < 0.5:
+            digits = rng.integers(0, 10, 14)
+            text = "{}{}{}{}-{}{}-{}{} {}{}:{}{}:{}{}".format(*digits)
+            return cls(STAMP, text, int(rng.integers(4)), rng.uniform(0.04, 0.08), colour)
+        letters = rng.choice(list("ABCDEFGHIJKLMNOPRSTUVWYZ     "), int(rng.integers(8, 30)))
+        return cls(BAND, "".join(letters).strip() or "LIVE", 2, rng.uniform(0.10, 0.22), colour)
+
+    def paint(self, image: np.ndarray) -> None:
+        h, w = image.shape[:2]
+        font = cv2.FONT_HERSHEY_SIMPLEX
+        if self.kind == BAND:
+            top = int(h * (1 - self.height))
+            image[top:] = self.colour
+            ink = (0, 0, 0) if sum(self.colour) > 380 else (255, 255, 255)
+            scale = max(0.2, (h - top) * 0.5 / 22)
+            cv2.putText(
+                image, self.text, (int(w * 0.03), h - (h - top) // 3), font, scale, ink, 1, cv2.LINE_8
+            )
+            return
+        scale = max(0.2, h * self.height / 22)
+        (tw, th), _ = cv2.getTextSize(self.text, font, scale, 1)
+        x = 4 if self.corner in (0, 2) else max(0, w - tw - 4)
+        y = th + 4 if self.corner in (0, 1) else h - 4
+        cv2.putText(image, self.text, (x, y), font, scale, self.colour, max(1, int(scale * 1.5)), cv2.LINE_8)
+
+
 @dataclass(frozen=True)
 class Augmentation:
     """One random crop, flip and brightness change for a whole window (a camera does not jump),
-    applied alike to its frames and to its boxes."""
+    applied alike to its frames and to its boxes. With scenes: some windows also become a wider
+    view (the picture shrunk onto a plain canvas: people small, as in the wide views the
+    real-footage model missed), and some get burned-in graphics (Overlay)."""
 
     crop: tuple[int, int, int, int]  # x0, y0, width, height
     flip: bool
     gain: float
     offset: float
+    zoom: float = 1.0  # below 1: the cropped picture shrunk by this onto a canvas of its own size
+    place: tuple[int, int] = (0, 0)  # where the shrunk picture's top left lies on that canvas
+    overlay: Overlay | None = None
 
     @classmethod
-    def draw(cls, size: tuple[int, int], rng: np.random.Generator) -> Augmentation:
+    def draw(cls, size: tuple[int, int], rng: np.random.Generator, scenes: bool = False) -> Augmentation:
         h, w = size
         scale = rng.uniform(0.8, 1.0)
         ch, cw = int(h * scale), int(w * scale)
         y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
-        return cls((x0, y0, cw, ch), bool(rng.random() < 0.5), rng.uniform(0.7, 1.3), rng.uniform(-20, 20))
+        basic = cls((x0, y0, cw, ch), bool(rng.random() < 0.5), rng.uniform(0.7, 1.3), rng.uniform(-20, 20))
+        if not scenes:
+            return basic
+        zoom = rng.uniform(0.55, 0.95) if rng.random() < 0.4 else 1.0
+        place = (int(rng.integers(0, cw - int(cw * zoom) + 1)), int(rng.integers(0, ch - int(ch * zoom) + 1)))
+        overlay = Overlay.draw(rng) if rng.random() < 0.4 else None
+        return dataclasses.replace(basic, zoom=zoom, place=place, overlay=overlay)
+
+    @property
+    def _shrunk(self) -> tuple[int, int]:
+        return int(self.crop[2] * self.zoom), int(self.crop[3] * self.zoom)
 
     def frame(self, frame: np.ndarray) -> np.ndarray:
         x0, y0, cw, ch = self.crop
         crop = frame[y0 : y0 + ch, x0 : x0 + cw]
         if self.flip:
             crop = crop[:, ::-1]
-        return cv2.convertScaleAbs(np.ascontiguousarray(crop), alpha=self.gain, beta=self.offset)
+        crop = np.ascontiguousarray(crop)
+        if self.zoom < 1.0:
+            (zw, zh), (px, py) = self._shrunk, self.place
+            canvas = np.empty_like(crop)
+            canvas[:] = crop.reshape(-1, crop.shape[2]).mean(axis=0).astype(np.uint8)
+            canvas[py : py + zh, px : px + zw] = cv2.resize(crop, (zw, zh), interpolation=cv2.INTER_AREA)
+            crop = canvas
+        picture = cv2.convertScaleAbs(crop, alpha=self.gain, beta=self.offset)
+        if self.overlay is not None:
+            self.overlay.paint(picture)
+        return picture
 
     def box(self, box: Box) -> Box:
-        x0, y0, cw, _ = self.crop
+        x0, y0, cw, ch = self.crop
         bx0, by0, bx1, by1 = box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0
         if self.flip:
             bx0, bx1 = cw - 1 - bx1, cw - 1 - bx0
+        if self.zoom < 1.0:
+            (zw, zh), (px, py) = self._shrunk, self.place
+            sx, sy = zw / cw, zh / ch
+            bx0, bx1 = px + int(bx0 * sx), px + int((bx1 + 1) * sx) - 1
+            by0, by1 = py + int(by0 * sy), py + int((by1 + 1) * sy) - 1
         return (bx0, by0, bx1, by1)
 
     @property
@@ -106,12 +182,14 @@ def iter_windows(
     windows_per_clip: int | None,
     augment: bool = True,
     box_grid: tuple[int, int] | None = None,
+    scenes: bool = False,
 ) -> Iterator[tuple]:
     """(window uint8 [T, H, W, 3], label) for each clip, each clip decoded once; with box_grid,
     also the actors' box masks [T, gh, gw] on that grid (see window_masks).
 
     With rng (training): clips shuffled, a random start offset, windows_per_clip random windows,
-    augmentation. Without (validation): every window, in order, as is.
+    augmentation (with scenes: wider views and overlays too, see Augmentation). Without
+    (validation): every window, in order, as is.
     """
     order = rng.permutation(len(clips)) if rng is not None else range(len(clips))
     for i in order:
@@ -134,7 +212,7 @@ def iter_windows(
         for window in windows:
             frames = [decoded[f] for f in model_input.sources(window, clip.fps)]
             augmentation = (
-                Augmentation.draw(frames[0].shape[:2], rng) if rng is not None and augment else None
+                Augmentation.draw(frames[0].shape[:2], rng, scenes) if rng is not None and augment else None
             )
             if augmentation is not None:  # predecessors too: the camera did not move between them
                 frames = [augmentation.frame(f) for f in frames]
@@ -164,6 +242,7 @@ def make_dataset(
     class_weights: dict[int, float] | None = None,
     frame_labels: int | None = None,
     box_grid: tuple[int, int] | None = None,
+    scenes: bool = False,
 ) -> tuple[tf.data.Dataset, int]:
     """A batched, prefetched dataset and its steps per epoch; training (seed given) repeats forever.
 
@@ -174,7 +253,7 @@ def make_dataset(
 
     def generate():
         rng = None if seed is None else np.random.default_rng([seed, next(epochs)])
-        yield from iter_windows(clips, spec, rng, windows_per_clip, augment, box_grid)
+        yield from iter_windows(clips, spec, rng, windows_per_clip, augment, box_grid, scenes)
 
     signature = (tf.TensorSpec((spec.frames, *spec.size, 3), tf.uint8), tf.TensorSpec((), tf.int32))
     if box_grid is not None:

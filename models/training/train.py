@@ -72,6 +72,7 @@ class TrainConfig:
     box_loss: float = 0.0
     readout: str = "last"
     augment: bool = True
+    augment_scenes: bool = False  # also wider views and burned-in overlays (data.Augmentation)
     resume: bool = False
     backbone_from: str | None = None
     freeze_backbone: bool = False  # train the rest on the backbone's features as they are
@@ -375,6 +376,7 @@ def train(cfg: TrainConfig) -> dict:
         class_weights=weights,
         frame_labels=per_frame,
         box_grid=grid,
+        scenes=cfg.augment and cfg.augment_scenes,
     )
     val_data, val_steps = (
         make_dataset(val_clips, cfg.spec, cfg.batch, None, frame_labels=per_frame, box_grid=grid)
