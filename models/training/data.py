@@ -117,7 +117,7 @@ class Augmentation:
         if self.zoom < 1.0:
             (zw, zh), (px, py) = self._shrunk, self.place
             canvas = np.empty_like(crop)
-            canvas[:] = crop.reshape(-1, crop.shape[2]).mean(axis=0).astype(np.uint8)
+            canvas[:] = np.array(cv2.mean(crop)[:3], np.uint8)  # numpy's mean: 20 ms a 1080p frame
             canvas[py : py + zh, px : px + zw] = cv2.resize(crop, (zw, zh), interpolation=cv2.INTER_AREA)
             crop = canvas
         picture = cv2.convertScaleAbs(crop, alpha=self.gain, beta=self.offset)
