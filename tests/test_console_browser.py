@@ -60,6 +60,13 @@ def stream_picture(driver) -> bytes:
     return driver.find_element("id", "stream-street").screenshot_as_png
 
 
+def element_text(driver, element_id: str) -> str | None:
+    """An element's shown text, found and read in one script (None while it is not there)."""
+    return driver.execute_script(
+        "const e = document.getElementById(arguments[0]); return e ? e.innerText.trim() : null", element_id
+    )
+
+
 def test_a_reviewer_watches_opens_plays_marks_and_exports(console, tmp_path):
     base, folder = console
     driver = chromium(tmp_path / "profile")
@@ -103,8 +110,10 @@ def test_a_reviewer_watches_opens_plays_marks_and_exports(console, tmp_path):
 
         driver.find_element("id", "note").send_keys("two people fighting at the gate")
         driver.find_element("id", "confirm").click()
-        wait_until(lambda: driver.find_element("id", "state").text == "confirmed", timeout=10)
-        assert "ann confirmed (was unreviewed)" in driver.find_element("id", "reviews").text
+        # Read in one script: the page redraws the review panel on the answer, and an element found
+        # before that redraw is stale by the time its text is asked for.
+        wait_until(lambda: element_text(driver, "state") == "confirmed", timeout=10)
+        assert "ann confirmed (was unreviewed)" in element_text(driver, "reviews")
         driver.set_window_size(1280, 2400)
         driver.save_screenshot(str(tmp_path / "alert.png"))
         driver.set_window_size(1280, 1000)
