@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from evaluation import synth
+from streamer.alerts.log import RECORDING_SUFFIX
 from streamer.config import parse_config
 from streamer.monitor import build_monitor
 from testbed.rtsp import free_port
@@ -449,8 +450,8 @@ def test_kill_9_leaves_every_named_file_and_only_the_newest_clips_unfinished(
     # What is left recording is at most one clip per class (its drawn and raw copies), each of an
     # unfinished newest alert or of one decided so late that its line was not written yet.
     recording = {
-        path.name.removesuffix(".recording.mp4").removesuffix(".raw")
-        for path in (tmp_path / "alerts").glob("*.recording.mp4")
+        path.name.removesuffix(RECORDING_SUFFIX).removesuffix(".raw")
+        for path in (tmp_path / "alerts").glob("*" + RECORDING_SUFFIX)
     }
     logged = {a["id"] for a in alerts}
     assert not recording & set(clips), "a finished clip still has its recording"
