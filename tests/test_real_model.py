@@ -55,6 +55,25 @@ def test_the_card_claims_what_each_folds_deletion_scores_show():
     assert "in **all 5 folds**" in card
 
 
+def test_the_cards_tried_recipes_are_their_committed_summaries():
+    """ "What would improve it" quotes recipes that were tried and not shipped: its numbers must be
+    those runs' committed summaries beside the shipped recipe's folds (paired by fold)."""
+    folds = json.loads((REAL / "training" / "folds.json").read_text())
+    card = " ".join((REAL / "README.md").read_text().split())
+
+    scenes = json.loads((REAL / "training" / "ablation-augment-scenes.json").read_text())["pooled"]
+    shipped = pooled(folds[:4])  # that recipe ran folds 0-3 of the same split
+    assert shipped["clips"] == scenes["clips"] == 156
+    common = set(shipped["wrong"]) & set(scenes["wrong"])
+    assert f"got {len(common)} of their {len(shipped['wrong'])} and {len(scenes['wrong'])} wrong" in card
+
+    longer = json.loads((REAL / "training" / "ablation-16-frames.json").read_text())["per_fold"]
+    base = per_fold(folds[:2])
+    for name, label in (("clip accuracy", "clip accuracy"), ("fight clip AUC (mean)", "AUC")):
+        a, b = base[name]["folds"], longer[name]["folds"]
+        assert f"{label} {a[0]:.3f} / {a[1]:.3f} -> {b[0]:.3f} / {b[1]:.3f}" in card, name
+
+
 @pytest.mark.skipif(not FOOTAGE.is_file(), reason="the shared street footage is not beside the checkout")
 def test_ordinary_street_life_gets_no_window_at_the_alert_threshold():
     bundle = open_bundle(REAL, providers=("cpu",))
