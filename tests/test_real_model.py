@@ -19,6 +19,11 @@ from tests.conftest import FOOTAGE, REPO
 REAL = REPO / "models" / "real"
 
 
+def training_record(name: str):
+    """A committed file of the model's training record (`models/real/training/NAME`)."""
+    return json.loads((REAL / "training" / name).read_text())
+
+
 def test_it_opens_with_the_runtime_as_a_fight_normal_model_at_10_fps():
     bundle = open_bundle(REAL, providers=("cpu",))
     m = bundle.manifest
@@ -27,8 +32,8 @@ def test_it_opens_with_the_runtime_as_a_fight_normal_model_at_10_fps():
 
 
 def test_the_cards_cross_validated_numbers_are_the_fold_reports():
-    folds = json.loads((REAL / "training" / "folds.json").read_text())
-    summary = json.loads((REAL / "training" / "crossval.json").read_text())
+    folds = training_record("folds.json")
+    summary = training_record("crossval.json")
     assert summary["pooled"] == pooled(folds)
     assert summary["per_fold"] == per_fold(folds)
     held_out = [c for f in folds for c in f["validation_clips"]]
@@ -43,7 +48,7 @@ def test_the_cards_cross_validated_numbers_are_the_fold_reports():
 def test_the_card_claims_what_each_folds_deletion_scores_show():
     """The card says the map beats the centre and random baselines in every fold: each fold's own
     report must say so, and the card's means must be those reports' means."""
-    folds = json.loads((REAL / "training" / "folds.json").read_text())
+    folds = training_record("folds.json")
     scores = [f["faithfulness"]["fight"] for f in folds]
     assert all(s["map_drop"] > s["centre_drop"] and s["map_drop"] > s["random_drop"] for s in scores)
     card = (REAL / "README.md").read_text()
@@ -56,18 +61,18 @@ def test_the_card_claims_what_each_folds_deletion_scores_show():
 
 
 def test_the_cards_tried_recipes_are_their_committed_summaries():
-    """ "What would improve it" quotes recipes that were tried and not shipped: its numbers must be
+    """The card's "What would improve it" quotes recipes that were tried and not shipped: its numbers must be
     those runs' committed summaries beside the shipped recipe's folds (paired by fold)."""
-    folds = json.loads((REAL / "training" / "folds.json").read_text())
+    folds = training_record("folds.json")
     card = " ".join((REAL / "README.md").read_text().split())
 
-    scenes = json.loads((REAL / "training" / "ablation-augment-scenes.json").read_text())["pooled"]
+    scenes = training_record("ablation-augment-scenes.json")["pooled"]
     shipped = pooled(folds[:4])  # that recipe ran folds 0-3 of the same split
     assert shipped["clips"] == scenes["clips"] == 156
     common = set(shipped["wrong"]) & set(scenes["wrong"])
     assert f"got {len(common)} of their {len(shipped['wrong'])} and {len(scenes['wrong'])} wrong" in card
 
-    longer = json.loads((REAL / "training" / "ablation-16-frames.json").read_text())["per_fold"]
+    longer = training_record("ablation-16-frames.json")["per_fold"]
     base = per_fold(folds[:2])
     for name, label in (("clip accuracy", "clip accuracy"), ("fight clip AUC (mean)", "AUC")):
         a, b = base[name]["folds"], longer[name]["folds"]
