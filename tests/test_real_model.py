@@ -78,6 +78,12 @@ def test_the_cards_tried_recipes_are_their_committed_summaries():
         a, b = base[name]["folds"], longer[name]["folds"]
         assert f"{label} {a[0]:.3f} / {a[1]:.3f} -> {b[0]:.3f} / {b[1]:.3f}" in card, name
 
+    curve = [training_record(f"learning-curve-{k}-folds.json")["pooled"] for k in (2, 3)] + [pooled(folds)]
+    assert all(point["clips"] == 197 for point in curve)
+    accuracy = " / ".join(f"{point['accuracy']:.3f}" for point in curve)
+    auc = " / ".join(f"{point['auc']['fight']:.3f}" for point in curve)
+    assert f"accuracy {accuracy}, AUC {auc}" in card
+
 
 @pytest.mark.skipif(not FOOTAGE.is_file(), reason="the shared street footage is not beside the checkout")
 def test_ordinary_street_life_gets_no_window_at_the_alert_threshold():
