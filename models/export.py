@@ -147,10 +147,20 @@ def cam_scale(weights: np.ndarray, activations: np.ndarray) -> float:
     return float(np.abs(weights * activations).sum(-1).max())
 
 
+def error_scales(cam_weights: np.ndarray, activations: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+    """The scales relative_error judges a CAM and logits on, where their own size misleads.
+
+    Both can be near zero by cancellation (an undecided model's logits), and then a rounding error is
+    huge relative to them. A CAM is judged on its terms (cam_scale); logits on at least one unit,
+    the scale softmax reads them on: an error e in the logits moves no probability by more than e/2.
+    """
+    return {"cam": cam_scale(cam_weights, activations), "logits": max(float(np.abs(logits).max()), 1.0)}
+
+
 def compare(explanation: fmt.Explanation, reference: dict, cam: str) -> dict[str, float]:
     errors = {}
     weights = reference["weights" if cam == "gradcam" else "gradients"][0]
-    scales = {"cam": cam_scale(weights, reference[fmt.ACTIVATIONS][0])}
+    scales = error_scales(weights, reference[fmt.ACTIVATIONS][0], reference["logits"][0])
     for name in ("logits", "probs", "weights", "gradients", "cam", fmt.ACTIVATIONS):
         actual = getattr(explanation, name)
         if actual is not None:

@@ -11,7 +11,7 @@ tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
 from models.convrnn import HEAD_NAME, TIME_DISTRIBUTED_NAME  # noqa: E402
-from models.export import VERIFY_TOLERANCE, cam_scale, export_bundle, relative_error  # noqa: E402
+from models.export import VERIFY_TOLERANCE, error_scales, export_bundle, relative_error  # noqa: E402
 from streamer.inference.bundle import open_bundle  # noqa: E402
 from tests.conftest import make_frames, tiny_model  # noqa: E402
 
@@ -40,7 +40,7 @@ def gradient_tape_reference(model, frames: np.ndarray, target: int | None, cam: 
 
 
 def assert_matches(explanation, reference, names=("logits", "weights", "gradients", "cam")):
-    scales = {"cam": cam_scale(reference["cam_weights"], reference["activations"])}
+    scales = error_scales(reference["cam_weights"], reference["activations"], reference["logits"])
     for name in names:
         err = relative_error(getattr(explanation, name), reference[name], scales.get(name))
         assert err <= VERIFY_TOLERANCE, f"{name}: relative error {err:.2e}"
@@ -71,7 +71,7 @@ def test_split_equals_full(model_and_bundle):
     split, full = bundle.head(activations), bundle.full(frames)
     # Errors relative to each tensor's scale: a batch of 3 and 3 batches of 1 sum in other orders.
     assert relative_error(activations, full.activations) <= VERIFY_TOLERANCE
-    scales = {"cam": cam_scale(full.weights, full.activations)}
+    scales = error_scales(full.weights, full.activations, full.logits)
     for name in ("logits", "probs", "weights", "gradients", "cam"):
         err = relative_error(getattr(split, name), getattr(full, name), scales.get(name))
         assert err <= VERIFY_TOLERANCE, f"{name}: relative error {err:.2e}"
@@ -179,3 +179,36 @@ def test_head_variant_exports_and_matches(tmp_path, head, cam):
         assert_matches(
             bundle.full(frames, target=target), gradient_tape_reference(model, frames, target, cam)
         )
+
+
+def test_an_undecided_model_still_verifies(tmp_path):
+    """A model whose logits nearly cancel on the frames export verifies with (an undecided model) rounds
+    like any other: its logits must be judged on the scale softmax reads them on, not on their own
+    tiny size, or a sound bundle is refused at the end of a training run."""
+    from models.convrnn import classifier_of, default_cam, split_convrnn
+    from models.export import reference_explanation
+
+    keras.utils.set_random_seed(4)
+    model = tiny_model()
+    frames = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)  # verify_bundle's
+    logits = reference_explanation(model, frames, None, default_cam(split_convrnn(model)[1]))["logits"][0]
+    classifier = classifier_of(model)
+    kernel, bias = classifier.get_weights()
+    # These frames' logits now nearly cancel: 0, 1e-4, 2e-4 (still one top class, for the CAM).
+    classifier.set_weights([kernel, bias - logits + 1e-4 * np.arange(logits.size)])
+    out = export_bundle(model, tmp_path / "undecided")  # raises ExportError where it disagrees
+    report = json.loads((out / "manifest.json").read_text())["verification"]
+    assert report["passed"] and report["full_vs_keras"]["logits"] <= VERIFY_TOLERANCE
+
+
+def test_a_bundle_that_disagrees_with_its_model_is_refused(tiny_bundle):
+    """Verification must still catch logits that differ by a hundredth, the floor of one unit included."""
+    from models.convrnn import classifier_of
+    from models.export import load_model, verify_bundle
+
+    model = load_model(tiny_bundle / "model.keras")
+    classifier = classifier_of(model)
+    kernel, bias = classifier.get_weights()
+    classifier.set_weights([kernel, bias + 0.01 * np.arange(bias.size)])
+    report = verify_bundle(model, tiny_bundle)
+    assert not report["passed"] and report["full_vs_keras"]["logits"] >= 0.005
