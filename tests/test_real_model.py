@@ -72,11 +72,12 @@ def test_the_cards_tried_recipes_are_their_committed_summaries():
     common = set(shipped["wrong"]) & set(scenes["wrong"])
     assert f"got {len(common)} of their {len(shipped['wrong'])} and {len(scenes['wrong'])} wrong" in card
 
-    longer = training_record("ablation-16-frames.json")["per_fold"]
-    base = per_fold(folds[:2])
-    for name, label in (("clip accuracy", "clip accuracy"), ("fight clip AUC (mean)", "AUC")):
-        a, b = base[name]["folds"], longer[name]["folds"]
-        assert f"{label} {a[0]:.3f} / {a[1]:.3f} -> {b[0]:.3f} / {b[1]:.3f}" in card, name
+    for summary, paired_folds in (("ablation-16-frames.json", (0, 1)), ("ablation-160px.json", (2, 4))):
+        tried = training_record(summary)["per_fold"]
+        base = per_fold([folds[i] for i in paired_folds])
+        for name, label in (("clip accuracy", "clip accuracy"), ("fight clip AUC (mean)", "AUC")):
+            a, b = base[name]["folds"], tried[name]["folds"]
+            assert f"{label} {a[0]:.3f} / {a[1]:.3f} -> {b[0]:.3f} / {b[1]:.3f}" in card, (summary, name)
 
     curve = [training_record(f"learning-curve-{k}-folds.json")["pooled"] for k in (2, 3)] + [pooled(folds)]
     assert all(point["clips"] == 197 for point in curve)
